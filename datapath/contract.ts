@@ -1,0 +1,55 @@
+// The contract between the kernel-facing datapath and everything above it (plugin, daemon,
+// later the router). Product code outside datapath/ depends on these types only, so a test or
+// another platform can supply its own implementation.
+
+export interface LinkInfo {
+  index: number;
+  name: string;
+  /** IFLA_INFO_KIND ("bridge", "veth", "vxlan", ...); undefined for plain devices (lo, eth0). */
+  kind?: string;
+  mtu: number;
+  /** "aa:bb:cc:dd:ee:ff" */
+  mac: string;
+  /** IFF_UP is set */
+  up: boolean;
+  /** ifindex of the bridge this link is enslaved to, if any */
+  masterIndex?: number;
+}
+
+export interface BridgeSpec {
+  name: string;
+  mtu: number;
+  /** Set once when the bridge is created; an existing bridge keeps its MAC. */
+  mac?: string;
+}
+
+export interface VethSpec {
+  /** End that stays in the host namespace, enslaved to `bridge`. */
+  hostName: string;
+  /** End that Docker moves into the container. */
+  guestName: string;
+  bridge: string;
+  mtu: number;
+  /** MAC for the guest end; the kernel picks one when absent. */
+  guestMac?: string;
+}
+
+export interface VethInfo {
+  host: LinkInfo;
+  guest: LinkInfo;
+}
+
+/** Host-side datapath operations the plugin and daemon need. Every method is idempotent where
+ *  the comment says so, because Docker retries and the daemon reconciles after a crash. */
+export interface Datapath {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Create the bridge if missing (idempotent), set MTU, bring it up. */
+  ensureBridge(spec: BridgeSpec): Promise<LinkInfo>;
+  /** Create a veth pair with the host end on the bridge and up. Fails with EEXIST if present. */
+  createVeth(spec: VethSpec): Promise<VethInfo>;
+  /** Delete a link by name; resolves false if it did not exist (idempotent). */
+  deleteLink(name: string): Promise<boolean>;
+  getLink(name: string): Promise<LinkInfo | undefined>;
+  listLinks(): Promise<LinkInfo[]>;
+}
