@@ -1,0 +1,64 @@
+import { Option, type Command } from 'commander';
+import type { DaemonConfig } from '../daemon/config.ts';
+
+/** Flags shared by `launch` and `daemon`: launch passes them through to the daemon it starts. */
+export function addDaemonOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--data-dir <dir>', 'state directory (default /var/lib/weave, env WEAVE_DATA_DIR)'))
+    .addOption(new Option('--mtu <n>', 'MTU of the bridge and container interfaces (default 1376, env WEAVE_MTU)'))
+    .addOption(new Option('--ipalloc-range <cidr>', 'address range weave hands subnets out of (default 10.32.0.0/12, env IPALLOC_RANGE)'))
+    .addOption(new Option('--ipalloc-default-subnet <cidr>', 'subnet of the default network "weave" (default 10.32.0.0/16)'))
+    .addOption(new Option('--plugin-socket <path>', 'Docker plugin socket (default /run/docker/plugins/weave.sock)'))
+    .addOption(new Option('--status-addr <host:port>', 'status/control HTTP API (default 127.0.0.1:6784, env WEAVE_STATUS_ADDR)'))
+    .addOption(new Option('--docker-socket <path>', 'Docker Engine API socket (default /var/run/docker.sock)'))
+    .addOption(new Option('--log-level <level>', 'error, warn, info or debug (default info)'))
+    .addOption(new Option('--no-default-network', 'do not create the Docker network "weave"'));
+}
+
+export interface DaemonFlags {
+  dataDir?: string;
+  mtu?: string;
+  ipallocRange?: string;
+  ipallocDefaultSubnet?: string;
+  pluginSocket?: string;
+  statusAddr?: string;
+  dockerSocket?: string;
+  logLevel?: string;
+  defaultNetwork?: boolean;
+}
+
+export function flagsToConfig(f: DaemonFlags): Partial<DaemonConfig> {
+  return {
+    dataDir: f.dataDir,
+    mtu: f.mtu === undefined ? undefined : Number(f.mtu),
+    ipallocRange: f.ipallocRange,
+    ipallocDefaultSubnet: f.ipallocDefaultSubnet,
+    pluginSocket: f.pluginSocket,
+    statusAddr: f.statusAddr,
+    dockerSocket: f.dockerSocket,
+    logLevel: f.logLevel as DaemonConfig['logLevel'] | undefined,
+    // commander sets defaultNetwork=true unless --no-default-network is given
+    defaultNetwork: f.defaultNetwork === false ? false : undefined,
+  };
+}
+
+/** The flags again as argv, for launch to hand to the detached daemon. */
+export function flagsToArgv(f: DaemonFlags): string[] {
+  const argv: string[] = [];
+  const pairs: [keyof DaemonFlags, string][] = [
+    ['dataDir', '--data-dir'],
+    ['mtu', '--mtu'],
+    ['ipallocRange', '--ipalloc-range'],
+    ['ipallocDefaultSubnet', '--ipalloc-default-subnet'],
+    ['pluginSocket', '--plugin-socket'],
+    ['statusAddr', '--status-addr'],
+    ['dockerSocket', '--docker-socket'],
+    ['logLevel', '--log-level'],
+  ];
+  for (const [key, flag] of pairs) {
+    const v = f[key];
+    if (typeof v === 'string') argv.push(flag, v);
+  }
+  if (f.defaultNetwork === false) argv.push('--no-default-network');
+  return argv;
+}

@@ -1,0 +1,69 @@
+import { z } from 'zod';
+
+const cidr4 = z
+  .string()
+  .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d|[12]\d|3[0-2])$/, 'must be an IPv4 CIDR such as 10.32.0.0/12')
+  .refine((s) => s.split('/')[0]!.split('.').every((o) => Number(o) <= 255), 'octet out of range');
+
+const hostPort = z.string().regex(/^[^:\s]+:\d{1,5}$/, 'must be HOST:PORT');
+
+/** Everything the daemon can be told, from flags or environment; validated once at start so a
+ *  typo fails fast with a clear message instead of half-starting. */
+export const DaemonConfigSchema = z
+  .object({
+    dataDir: z.string().min(1),
+    bridgeName: z.string().min(1).max(15),
+    mtu: z.number().int().min(576).max(65535),
+    ipallocRange: cidr4,
+    ipallocDefaultSubnet: cidr4,
+    pluginSocket: z.string().min(1),
+    statusAddr: hostPort,
+    dockerSocket: z.string().min(1),
+    defaultNetwork: z.boolean(),
+    defaultNetworkName: z.string().min(1),
+    logLevel: z.enum(['error', 'warn', 'info', 'debug']),
+  })
+  .strict();
+
+export type DaemonConfig = z.infer<typeof DaemonConfigSchema>;
+
+export const DEFAULTS: DaemonConfig = {
+  dataDir: '/var/lib/weave',
+  bridgeName: 'weave',
+  // 1376 leaves room for VXLAN (50) and an ESP allowance on a 1460-byte cloud underlay, as Weave does
+  mtu: 1376,
+  ipallocRange: '10.32.0.0/12',
+  ipallocDefaultSubnet: '10.32.0.0/16',
+  pluginSocket: '/run/docker/plugins/weave.sock',
+  statusAddr: '127.0.0.1:6784',
+  dockerSocket: '/var/run/docker.sock',
+  defaultNetwork: true,
+  defaultNetworkName: 'weave',
+  logLevel: 'info',
+};
+
+/** Environment variables a managed plugin or container can be configured with. */
+export function configFromEnv(env: NodeJS.ProcessEnv): Partial<DaemonConfig> {
+  const out: Partial<DaemonConfig> = {};
+  if (env.WEAVE_DATA_DIR) out.dataDir = env.WEAVE_DATA_DIR;
+  if (env.WEAVE_MTU) out.mtu = Number(env.WEAVE_MTU);
+  if (env.IPALLOC_RANGE) out.ipallocRange = env.IPALLOC_RANGE;
+  if (env.IPALLOC_DEFAULT_SUBNET) out.ipallocDefaultSubnet = env.IPALLOC_DEFAULT_SUBNET;
+  if (env.WEAVE_STATUS_ADDR) out.statusAddr = env.WEAVE_STATUS_ADDR;
+  if (env.WEAVE_PLUGIN_SOCKET) out.pluginSocket = env.WEAVE_PLUGIN_SOCKET;
+  if (env.LOG_LEVEL) out.logLevel = env.LOG_LEVEL as DaemonConfig['logLevel'];
+  return out;
+}
+
+export function resolveConfig(...layers: Partial<DaemonConfig>[]): DaemonConfig {
+  const merged: Record<string, unknown> = { ...DEFAULTS };
+  for (const layer of layers) {
+    for (const [k, v] of Object.entries(layer)) if (v !== undefined) merged[k] = v;
+  }
+  const parsed = DaemonConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const msg = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`invalid configuration: ${msg}`);
+  }
+  return parsed.data;
+}

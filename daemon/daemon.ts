@@ -1,0 +1,130 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { componentLogger, type Logger } from '../common/logger.ts';
+import { packageVersion } from '../common/version.ts';
+import type { Datapath } from '../datapath/contract.ts';
+import type { Ipam } from '../ipam/contract.ts';
+import type { DaemonConfig } from './config.ts';
+import { DefaultNetwork, type DefaultNetworkStatus } from './default-network.ts';
+import { DockerClient } from './docker-client.ts';
+import { PidFile } from './pid-file.ts';
+import { StatusApi } from './status-api.ts';
+
+/** What the daemon needs of the plugin service (plugin/ implements it). */
+export interface PluginService {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  reconcile(): Promise<void>;
+  status(): unknown;
+}
+
+export interface DaemonParts {
+  datapath: Datapath;
+  ipam: Ipam;
+  plugin: PluginService;
+}
+
+export interface DaemonStatus {
+  version: string;
+  pid: number;
+  dataDir: string;
+  uptimeSeconds: number;
+  bridge: { name: string; mtu: number; index: number; up: boolean; mac: string } | { name: string; error: string };
+  plugin: unknown;
+  ipam: ReturnType<Ipam['status']>;
+  defaultNetwork: DefaultNetworkStatus;
+}
+
+/** One process per host holding every service; this class only wires and sequences them.
+ *  Start order matters: the bridge must exist before the plugin accepts CreateEndpoint, and
+ *  the plugin must listen before we ask Docker to create the default network (Docker calls
+ *  back into the plugin to do it). */
+export class Daemon {
+  private readonly log: Logger;
+  private readonly pidFile: PidFile;
+  private readonly statusApi: StatusApi;
+  private readonly defaultNetwork: DefaultNetwork;
+  private readonly started: (() => Promise<void>)[] = [];
+  private readonly startedAt = Date.now();
+
+  constructor(
+    private readonly config: DaemonConfig,
+    private readonly parts: DaemonParts,
+    root: Logger,
+  ) {
+    this.log = componentLogger(root, 'daemon');
+    this.pidFile = new PidFile(join(config.dataDir, 'weave.pid'));
+    this.statusApi = new StatusApi({ addr: config.statusAddr, provider: this, logger: componentLogger(root, 'status-api') });
+    this.defaultNetwork = new DefaultNetwork({
+      docker: new DockerClient(config.dockerSocket),
+      logger: componentLogger(root, 'default-network'),
+      name: config.defaultNetworkName,
+      subnet: config.ipallocDefaultSubnet,
+      driver: 'weave',
+    });
+  }
+
+  async start(): Promise<void> {
+    const { config, parts } = this;
+    try {
+      await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+      await this.pidFile.acquire();
+      this.started.push(() => this.pidFile.release());
+      await parts.datapath.start();
+      this.started.push(() => parts.datapath.stop());
+      const bridge = await parts.datapath.ensureBridge({ name: config.bridgeName, mtu: config.mtu });
+      this.log.info('bridge ready', { name: bridge.name, index: bridge.index, mtu: bridge.mtu });
+      await parts.ipam.start();
+      this.started.push(() => parts.ipam.stop());
+      await parts.plugin.start();
+      this.started.push(() => parts.plugin.stop());
+      await parts.plugin.reconcile();
+      await this.statusApi.start();
+      this.started.push(() => this.statusApi.stop());
+      if (config.defaultNetwork) {
+        await this.defaultNetwork.start();
+        this.started.push(() => this.defaultNetwork.stop());
+      }
+      this.log.info('weave daemon started', { version: packageVersion(), pid: process.pid, dataDir: config.dataDir });
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  /** Stops services in reverse order. The bridge and container links stay: running containers
+   *  keep talking while the daemon is down or restarting. */
+  async stop(): Promise<void> {
+    while (this.started.length > 0) {
+      const stop = this.started.pop()!;
+      try {
+        await stop();
+      } catch (err) {
+        this.log.warn('error while stopping', { error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+  }
+
+  async status(): Promise<DaemonStatus> {
+    const { config, parts } = this;
+    let bridge: DaemonStatus['bridge'];
+    try {
+      const link = await parts.datapath.getLink(config.bridgeName);
+      bridge = link
+        ? { name: link.name, mtu: link.mtu, index: link.index, up: link.up, mac: link.mac }
+        : { name: config.bridgeName, error: 'bridge is missing' };
+    } catch (err) {
+      bridge = { name: config.bridgeName, error: err instanceof Error ? err.message : String(err) };
+    }
+    return {
+      version: packageVersion(),
+      pid: process.pid,
+      dataDir: config.dataDir,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      bridge,
+      plugin: parts.plugin.status(),
+      ipam: parts.ipam.status(),
+      defaultNetwork: config.defaultNetwork ? this.defaultNetwork.status() : { name: config.defaultNetworkName, state: 'disabled' },
+    };
+  }
+}

@@ -1,0 +1,53 @@
+import express from 'express';
+import type { Server } from 'node:http';
+import type { Logger } from '../common/logger.ts';
+
+export interface StatusProvider {
+  status(): Promise<unknown>;
+}
+
+/** The daemon's HTTP control/status API on loopback (Weave's 127.0.0.1:6784). The CLI talks to
+ *  the daemon only through it. */
+export class StatusApi {
+  private server: Server | undefined;
+
+  constructor(
+    private readonly opts: { addr: string; provider: StatusProvider; logger: Logger },
+  ) {}
+
+  async start(): Promise<void> {
+    const app = express();
+    app.disable('x-powered-by');
+    app.get('/status', async (_req, res) => {
+      res.json(await this.opts.provider.status());
+    });
+    app.use((_req, res) => {
+      res.status(404).json({ error: 'not found' });
+    });
+    app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      this.opts.logger.error('status API request failed', { error: err instanceof Error ? err.message : String(err) });
+      res.status(500).json({ error: err instanceof Error ? err.message : String(err) });
+    });
+    const { host, port } = parseAddr(this.opts.addr);
+    await new Promise<void>((resolve, reject) => {
+      const server = app.listen(port, host);
+      server.once('listening', () => resolve());
+      server.once('error', (err) => reject(new Error(`cannot listen on ${this.opts.addr}: ${err.message}`)));
+      this.server = server;
+    });
+    this.opts.logger.info('status API listening', { addr: this.opts.addr });
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+export function parseAddr(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  return { host: addr.slice(0, i), port: Number(addr.slice(i + 1)) };
+}
