@@ -1,3 +1,172 @@
+// weave_native: syscalls and fds only. Everything protocol-shaped lives in TypeScript.
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <linux/netlink.h>
 #include <napi.h>
-Napi::Object Init(Napi::Env env, Napi::Object exports) { return exports; }
-NODE_API_MODULE(weave_native, Init)
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "errors.h"
+#include "fd-handle.h"
+#include "netns.h"
+
+namespace weave {
+namespace {
+
+std::string OptionalString(const Napi::Value& v) { return v.IsString() ? v.As<Napi::String>().Utf8Value() : ""; }
+
+// openNetlink(protocol, netnsPath?, rcvbuf?, groups?) -> fd (non-blocking, close-on-exec, bound)
+Napi::Value OpenNetlink(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) return ThrowType(env, "openNetlink(protocol, netns?, rcvbuf?, groups?)");
+  int protocol = info[0].As<Napi::Number>().Int32Value();
+  std::string netns = info.Length() > 1 ? OptionalString(info[1]) : "";
+  int rcvbuf = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 1 << 20;
+  uint32_t groups = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : 0;
+
+  SysResult r = RunInNetns(netns, [&]() -> SysResult {
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
+    if (fd < 0) return SysResult{-1, errno, "socket"};
+    // FORCE lets root exceed rmem_max; dumps of big tables otherwise overrun with ENOBUFS.
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0) {
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    }
+    int one = 1;
+    // Extended acks carry the kernel's error string; capped acks keep error replies small.
+    setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+    setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+    sockaddr_nl addr{};
+    addr.nl_family = AF_NETLINK;
+    addr.nl_groups = groups;
+    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      int e = errno;
+      close(fd);
+      return SysResult{-1, e, "bind"};
+    }
+    return SysResult{fd, 0, ""};
+  });
+  if (r.value < 0) return ThrowErrno(env, r.err, r.what);
+  return Napi::Number::New(env, r.value);
+}
+
+// netlinkPortId(fd) -> the port id the kernel assigned at bind (nlmsg_pid of our requests).
+Napi::Value NetlinkPortId(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) return ThrowType(env, "netlinkPortId(fd)");
+  sockaddr_nl addr{};
+  socklen_t len = sizeof(addr);
+  if (getsockname(info[0].As<Napi::Number>().Int32Value(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    return ThrowErrno(env, errno, "getsockname");
+  }
+  return Napi::Number::New(env, addr.nl_pid);
+}
+
+// netlinkAddMembership(fd, group): join a multicast group (genetlink groups have ids > 31).
+Napi::Value NetlinkAddMembership(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+    return ThrowType(env, "netlinkAddMembership(fd, group)");
+  }
+  int group = info[1].As<Napi::Number>().Int32Value();
+  if (setsockopt(info[0].As<Napi::Number>().Int32Value(), SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group,
+                 sizeof(group)) != 0) {
+    return ThrowErrno(env, errno, "setsockopt NETLINK_ADD_MEMBERSHIP");
+  }
+  return env.Undefined();
+}
+
+// openTap(name, netnsPath?) -> { fd, name }. The device lives while the fd is open.
+Napi::Value OpenTap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) return ThrowType(env, "openTap(name, netns?)");
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  if (name.size() >= IFNAMSIZ) return ThrowErrno(env, EINVAL, "openTap: name too long");
+  std::string netns = info.Length() > 1 ? OptionalString(info[1]) : "";
+  char actual[IFNAMSIZ] = {0};
+
+  SysResult r = RunInNetns(netns, [&]() -> SysResult {
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return SysResult{-1, errno, "open /dev/net/tun"};
+    ifreq ifr{};
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+    if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
+      int e = errno;
+      close(fd);
+      return SysResult{-1, e, "ioctl TUNSETIFF"};
+    }
+    std::memcpy(actual, ifr.ifr_name, IFNAMSIZ);
+    actual[IFNAMSIZ - 1] = 0;
+    return SysResult{fd, 0, ""};
+  });
+  if (r.value < 0) return ThrowErrno(env, r.err, r.what);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fd", Napi::Number::New(env, r.value));
+  out.Set("name", Napi::String::New(env, actual));
+  return out;
+}
+
+// writeFileInNetns(netnsPath | undefined, path, data): for per-netns files such as
+// /proc/sys/net/..., whose meaning depends on the namespace of the writer.
+Napi::Value WriteFileInNetns(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[1].IsString() || !(info[2].IsString() || info[2].IsBuffer())) {
+    return ThrowType(env, "writeFileInNetns(netns, path, data)");
+  }
+  std::string netns = OptionalString(info[0]);
+  std::string path = info[1].As<Napi::String>().Utf8Value();
+  std::string data;
+  if (info[2].IsBuffer()) {
+    auto b = info[2].As<Napi::Buffer<char>>();
+    data.assign(b.Data(), b.Length());
+  } else {
+    data = info[2].As<Napi::String>().Utf8Value();
+  }
+  SysResult r = RunInNetns(netns, [&]() -> SysResult {
+    int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC | O_TRUNC);
+    if (fd < 0) return SysResult{-1, errno, "open " + path};
+    ssize_t n;
+    do {
+      n = write(fd, data.data(), data.size());
+    } while (n < 0 && errno == EINTR);
+    int e = errno;
+    close(fd);
+    if (n < 0) return SysResult{-1, e, "write " + path};
+    if (static_cast<size_t>(n) != data.size()) return SysResult{-1, EIO, "short write " + path};
+    return SysResult{0, 0, ""};
+  });
+  if (r.value < 0) return ThrowErrno(env, r.err, r.what);
+  return env.Undefined();
+}
+
+// closeFd(fd): for fds not (yet) owned by an FdHandle.
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) return ThrowType(env, "closeFd(fd)");
+  if (close(info[0].As<Napi::Number>().Int32Value()) != 0) return ThrowErrno(env, errno, "close");
+  return env.Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("openNetlink", Napi::Function::New(env, OpenNetlink));
+  exports.Set("netlinkPortId", Napi::Function::New(env, NetlinkPortId));
+  exports.Set("netlinkAddMembership", Napi::Function::New(env, NetlinkAddMembership));
+  exports.Set("openTap", Napi::Function::New(env, OpenTap));
+  exports.Set("writeFileInNetns", Napi::Function::New(env, WriteFileInNetns));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd));
+  exports.Set("FdHandle", FdHandle::Define(env));
+  return exports;
+}
+
+}  // namespace
+}  // namespace weave
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return weave::Init(env, exports); }
+
+NODE_API_MODULE(weave_native, InitModule)
