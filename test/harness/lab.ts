@@ -1,0 +1,207 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { dockerAnswers } from './docker-ping.ts';
+import { ensureImageTarball, importImage } from './image.ts';
+import { LabHost } from './lab-host.ts';
+import { LabLayout, MAX_HOSTS, UNDERLAY_GATEWAY } from './lab-layout.ts';
+import { teardownLabSync } from './lab-teardown.ts';
+import { requireRoot } from './require-root.ts';
+import { runCommand } from './run-command.ts';
+import { ownerRecord, sweepStaleLabs } from './stale-labs.ts';
+import { waitFor } from './wait.ts';
+
+const HOLDER_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'holder.sh');
+
+export interface LabOptions {
+  hosts: number;
+  /** Progress lines (default: silent). */
+  log?: (line: string) => void;
+  /** Engine binary (default /usr/sbin/dockerd). */
+  dockerd?: string;
+  /** How long to wait for each engine to answer (default 30 s). */
+  engineTimeoutMs?: number;
+}
+
+function newLabId(): string {
+  return randomBytes(4).toString('hex').slice(0, 6);
+}
+
+function tail(path: string, lines: number): string {
+  try {
+    return readFileSync(path, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+async function ip(...args: string[]): Promise<void> {
+  await runCommand('ip', args, { timeoutMs: 10_000 });
+}
+
+/** Spawns a long-lived process in its own session, output to a log file, not tied to us. */
+function spawnDetached(cmd: string, args: readonly string[], logPath: string): void {
+  const fd = openSync(logPath, 'a');
+  try {
+    const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd] });
+    child.on('error', () => undefined);
+    child.unref();
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Several Docker hosts on one machine: a dead-end underlay (bridge in netns wv-ID-wire) and
+ *  per host a netns, a holder process with its own mount + UTS namespace and its own dockerd.
+ *  Nothing is created in the root netns and nothing can leave the lab. */
+export class Lab {
+  private downDone = false;
+  private readonly onExit = (): void => {
+    if (!this.downDone) teardownLabSync(this.layout);
+  };
+  private readonly onSignal = (sig: NodeJS.Signals): void => {
+    this.onExit();
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+
+  private constructor(readonly layout: LabLayout, readonly hosts: LabHost[]) {}
+
+  get id(): string {
+    return this.layout.id;
+  }
+
+  /** Host K, 1-based like the host names. */
+  host(k: number): LabHost {
+    const h = this.hosts[k - 1];
+    if (!h) throw new Error(`lab ${this.id} has no host${k} (it has ${this.hosts.length})`);
+    return h;
+  }
+
+  static async up(opts: LabOptions): Promise<Lab> {
+    requireRoot('Lab.up');
+    const n = opts.hosts;
+    if (!Number.isInteger(n) || n < 1 || n > MAX_HOSTS) throw new Error(`Lab.up: hosts must be 1..${MAX_HOSTS}, got ${n}`);
+    const log = opts.log ?? (() => undefined);
+    const t0 = performance.now();
+    const since = (): string => `${((performance.now() - t0) / 1000).toFixed(2)} s`;
+
+    const stale = sweepStaleLabs();
+    if (stale.swept.length) log(`swept stale labs ${stale.swept.join(', ')}${stale.problems.length ? `; problems: ${stale.problems.join('; ')}` : ''}`);
+    const tarball = ensureImageTarball();
+
+    const layout = new LabLayout(newLabId());
+    // the marker (with owner) exists before any namespace, so a crash at any later point is
+    // found and cleaned by the next run's sweeper
+    mkdirSync(layout.dir, { recursive: true });
+    writeFileSync(layout.ownerFile, ownerRecord());
+    const lab = new Lab(layout, []);
+    lab.arm();
+    try {
+      await lab.makeWire();
+      const holders = await Promise.all(Array.from({ length: n }, (_, i) => lab.makeHost(i + 1)));
+      holders.forEach((pid, i) => lab.hosts.push(new LabHost(i + 1, layout, pid)));
+      log(`lab ${layout.id}: namespaces ready (${since()})`);
+      for (const h of lab.hosts) lab.startDockerd(h, opts.dockerd ?? '/usr/sbin/dockerd');
+      await Promise.all(lab.hosts.map((h) => lab.waitDockerd(h, opts.engineTimeoutMs ?? 30_000)));
+      log(`lab ${layout.id}: engines answer (${since()})`);
+      await Promise.all(lab.hosts.map((h) => importImage(h.dockerSocket, tarball)));
+      log(`lab ${layout.id}: up with ${n} hosts (${since()})`);
+      return lab;
+    } catch (err) {
+      const problems = lab.teardown();
+      const extra = problems.length ? `\n(teardown after the failure left: ${problems.join('; ')})` : '';
+      throw new Error(`Lab.up of lab ${layout.id} failed: ${(err as Error).message}${extra}`, { cause: err });
+    }
+  }
+
+  /** Stops everything of the lab and removes its namespaces, cgroups and state. Idempotent. */
+  async down(): Promise<void> {
+    if (this.downDone) return;
+    const problems = this.teardown();
+    if (problems.length) throw new Error(`Lab.down of ${this.id} left things behind:\n${problems.join('\n')}`);
+  }
+
+  private teardown(): string[] {
+    this.downDone = true;
+    this.disarm();
+    return teardownLabSync(this.layout);
+  }
+
+  /** Fallbacks for when the test process ends without reaching down(). */
+  private arm(): void {
+    process.on('exit', this.onExit);
+    process.once('SIGINT', this.onSignal);
+    process.once('SIGTERM', this.onSignal);
+  }
+
+  private disarm(): void {
+    process.off('exit', this.onExit);
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
+  }
+
+  private async makeWire(): Promise<void> {
+    const w = this.layout.wireNetns;
+    await ip('netns', 'add', w);
+    await ip('-n', w, 'link', 'set', 'lo', 'up');
+    // new netns copy IPv4 sysctls from the root ns, which forwards: the wire must be a dead end
+    await runCommand('nsenter', [`--net=/run/netns/${w}`, '--', 'sysctl', '-qw',
+      'net.ipv4.ip_forward=0', 'net.ipv6.conf.all.forwarding=0']);
+    await ip('-n', w, 'link', 'add', 'br0', 'type', 'bridge');
+    await ip('-n', w, 'addr', 'add', `${UNDERLAY_GATEWAY}/24`, 'dev', 'br0');
+    await ip('-n', w, 'link', 'set', 'br0', 'up');
+  }
+
+  /** Netns with eth0 on the wire, then the holder; returns the holder's PID. */
+  private async makeHost(k: number): Promise<number> {
+    const L = this.layout;
+    const f = L.hostFiles(k);
+    for (const d of [f.run, f.etcDocker, f.dockerData, f.weaveData]) mkdirSync(d, { recursive: true });
+    const ns = L.hostNetns(k);
+    const w = L.wireNetns;
+    await ip('netns', 'add', ns);
+    await ip('-n', ns, 'link', 'set', 'lo', 'up');
+    // made inside the wire netns with the peer put straight into the host: never in the root ns
+    await ip('-n', w, 'link', 'add', L.wirePort(k), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
+    await ip('-n', w, 'link', 'set', L.wirePort(k), 'master', 'br0', 'up');
+    await ip('-n', ns, 'link', 'set', 'eth0', 'address', `02:c6:12:00:00:${k.toString(16).padStart(2, '0')}`);
+    await ip('-n', ns, 'addr', 'add', `${L.hostAddress(k)}/24`, 'dev', 'eth0');
+    await ip('-n', ns, 'link', 'set', 'eth0', 'up');
+    // a dead-end default route: software looking for "the default interface" finds eth0
+    await ip('-n', ns, 'route', 'add', 'default', 'via', UNDERLAY_GATEWAY, 'dev', 'eth0');
+
+    spawnDetached('nsenter', [`--net=/run/netns/${ns}`, '--', 'unshare', '--mount', '--uts', '--propagation', 'private', '--',
+      'sh', HOLDER_SCRIPT, L.hostName(k), f.dir], f.holderLog);
+    const pid = await waitFor(() => {
+      const s = readFileSync(f.holderPid, 'utf8').trim();
+      return /^\d+$/.test(s) ? Number(s) : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 20, what: `holder of host${k}` }).catch((err: Error) => {
+      throw new Error(`${err.message}\n${tail(f.holderLog, 20)}`);
+    });
+    writeFileSync(f.mntns, readlinkSync(`/proc/${pid}/ns/mnt`));
+    return pid;
+  }
+
+  private startDockerd(h: LabHost, dockerd: string): void {
+    const f = h.files;
+    spawnDetached('nsenter', [...h.nsenterArgs('/'), dockerd,
+      `--data-root=${f.dockerData}`,
+      '--exec-root=/run/docker',
+      `--pidfile=${f.dockerdPid}`,
+      '-H', `unix://${f.dockerSocket}`, '-H', 'unix:///run/docker.sock',
+      '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-masq=false',
+      '--userland-proxy=false',
+      `--cgroup-parent=/${this.layout.cgroupName(h.k)}`,
+      '--storage-driver=overlay2',
+    ], f.dockerdLog);
+  }
+
+  private async waitDockerd(h: LabHost, timeoutMs: number): Promise<void> {
+    await waitFor(() => dockerAnswers(h.dockerSocket), { timeoutMs, intervalMs: 50, what: `dockerd of ${h.name}` })
+      .catch((err: Error) => {
+        throw new Error(`${err.message}\n--- ${h.files.dockerdLog}\n${tail(h.files.dockerdLog, 30)}`);
+      });
+  }
+}
