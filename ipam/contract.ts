@@ -34,6 +34,9 @@ export interface PoolStatus {
   refs: number;
   allocated: number;
   free: number;
+  /** Allocated addresses (bare IPs, ascending), so operators and tests can see where addresses
+   *  come from. Optional so implementations that cannot list cheaply stay conforming. */
+  addresses?: string[];
 }
 
 export interface IpamStatus {

@@ -1,0 +1,88 @@
+// Docker's IpamDriver methods, translated onto the `Ipam` contract. Failures are answered with
+// HTTP 500 + {"Err"} like the NetworkDriver side: libnetwork reads `Err` from any non-200 reply,
+// while its in-band 200 error key for IPAM would be `Error` (easy to get wrong, so not used).
+
+import type { Logger } from '../common/logger.ts';
+import type { Ipam } from '../ipam/contract.ts';
+import { releaseAddressSchema, releasePoolSchema, requestAddressSchema, requestPoolSchema } from './ipam-driver-schemas.ts';
+import { parseRequest } from './parse-request.ts';
+import type { RouteTable } from './route.ts';
+
+export interface IpamDriverDeps {
+  ipam: Ipam;
+  logger: Logger;
+}
+
+export class IpamDriver {
+  constructor(private readonly deps: IpamDriverDeps) {}
+
+  routes(): RouteTable {
+    const { ipam } = this.deps;
+    return {
+      '/IpamDriver.GetCapabilities': {
+        needsBody: false,
+        // We keep our own state, so no replay at daemon start; MACs are not needed to allocate.
+        handle: async () => ({ RequiresMACAddress: false, RequiresRequestReplay: false }),
+      },
+      '/IpamDriver.GetDefaultAddressSpaces': {
+        needsBody: false,
+        handle: async () => {
+          const spaces = ipam.defaultAddressSpaces();
+          return { LocalDefaultAddressSpace: spaces.local, GlobalDefaultAddressSpace: spaces.global };
+        },
+      },
+      '/IpamDriver.RequestPool': {
+        needsBody: true,
+        handle: async (body) => {
+          const req = parseRequest('RequestPool', requestPoolSchema, body);
+          const grant = await ipam.requestPool({
+            ...(emptyToUndefined(req.Pool) === undefined ? {} : { pool: req.Pool! }),
+            ...(emptyToUndefined(req.SubPool) === undefined ? {} : { subPool: req.SubPool! }),
+            options: req.Options ?? {},
+            v6: req.V6 ?? false,
+          });
+          this.deps.logger.debug('pool granted', { poolId: grant.poolId, pool: grant.pool });
+          return { PoolID: grant.poolId, Pool: grant.pool, Data: grant.data };
+        },
+      },
+      '/IpamDriver.ReleasePool': {
+        needsBody: true,
+        handle: async (body) => {
+          await ipam.releasePool(parseRequest('ReleasePool', releasePoolSchema, body).PoolID);
+          return {};
+        },
+      },
+      '/IpamDriver.RequestAddress': {
+        needsBody: true,
+        handle: async (body) => {
+          const req = parseRequest('RequestAddress', requestAddressSchema, body);
+          const address = await ipam.requestAddress({
+            poolId: req.PoolID,
+            ...(emptyToUndefined(req.Address) === undefined ? {} : { address: req.Address! }),
+            options: stringValues(req.Options ?? {}),
+          });
+          return { Address: address, Data: {} };
+        },
+      },
+      '/IpamDriver.ReleaseAddress': {
+        needsBody: true,
+        handle: async (body) => {
+          const req = parseRequest('ReleaseAddress', releaseAddressSchema, body);
+          await ipam.releaseAddress(req.PoolID, req.Address);
+          return {};
+        },
+      },
+    };
+  }
+}
+
+function emptyToUndefined(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
+
+/** The contract's options are strings; drop the odd non-string value Docker may put in. */
+function stringValues(options: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(options)) if (typeof value === 'string') out[key] = value;
+  return out;
+}

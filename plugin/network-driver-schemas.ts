@@ -1,0 +1,85 @@
+// Request bodies of the NetworkDriver methods, as libnetwork's remote driver sends them
+// (field names are the Go field names; JSON is case-sensitive on our side). Unknown fields are
+// dropped, so newer engines that add fields keep working.
+
+import { z } from 'zod';
+
+export const networkIdSchema = z.string().min(1).max(128);
+/** Docker sends 64 hex digits; we only insist on what makes a safe interface-name suffix. */
+export const endpointIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9]{9,128}$/, 'expected at least 9 letters or digits (Docker sends 64 hex digits)');
+const macSchema = z.string().regex(/^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$/, 'expected a MAC address like 02:42:0a:20:00:05');
+
+/** The generic option map of a network or sandbox; values of any JSON type. */
+const genericMapSchema = z.record(z.string(), z.unknown());
+
+export const ipamDataSchema = z.object({
+  AddressSpace: z.string(),
+  Pool: z.string().optional(),
+  Gateway: z.string().optional(),
+  AuxAddresses: z.record(z.string(), z.string()).nullish(),
+});
+
+export const createNetworkOptionsSchema = z.looseObject({
+  /** `docker network create -o k=v`: string to string in the Engine API. */
+  'com.docker.network.generic': z.record(z.string(), z.string()).nullish(),
+  'com.docker.network.enable_ipv6': z.boolean().optional(),
+  'com.docker.network.enable_ipv4': z.boolean().optional(),
+  'com.docker.network.internal': z.boolean().optional(),
+});
+
+export const createNetworkSchema = z.object({
+  NetworkID: networkIdSchema,
+  Options: createNetworkOptionsSchema.nullish(),
+  IPv4Data: z.array(ipamDataSchema).nullish(),
+  IPv6Data: z.array(ipamDataSchema).nullish(),
+});
+
+export const networkOnlySchema = z.object({ NetworkID: networkIdSchema });
+
+export const endpointRefSchema = z.object({ NetworkID: networkIdSchema, EndpointID: endpointIdSchema });
+
+export const createEndpointSchema = z.object({
+  NetworkID: networkIdSchema,
+  EndpointID: endpointIdSchema,
+  Interface: z
+    .object({
+      Address: z.string().optional(),
+      AddressIPv6: z.string().optional(),
+      MacAddress: z.union([macSchema, z.literal('')]).optional(),
+    })
+    .nullish(),
+  Options: genericMapSchema.nullish(),
+});
+
+export const joinSchema = z.object({
+  NetworkID: networkIdSchema,
+  EndpointID: endpointIdSchema,
+  SandboxKey: z.string().optional(),
+  Options: genericMapSchema.nullish(),
+});
+
+export const programExternalConnectivitySchema = z.object({
+  NetworkID: networkIdSchema,
+  EndpointID: endpointIdSchema,
+  Options: genericMapSchema.nullish(),
+});
+
+export const discoverySchema = z.object({
+  DiscoveryType: z.number().int(),
+  DiscoveryData: z.unknown(),
+});
+
+export const allocateNetworkSchema = z.object({
+  NetworkID: networkIdSchema,
+  /** Swarm allocator options: string to string, unlike CreateNetwork's generic map. */
+  Options: z.record(z.string(), z.string()).nullish(),
+  IPv4Data: z.array(ipamDataSchema).nullish(),
+  IPv6Data: z.array(ipamDataSchema).nullish(),
+});
+
+export const gwAllocCheckSchema = z.object({ Options: genericMapSchema.nullish() });
+
+export type CreateNetworkRequest = z.infer<typeof createNetworkSchema>;
+export type CreateEndpointRequest = z.infer<typeof createEndpointSchema>;

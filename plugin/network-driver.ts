@@ -1,0 +1,284 @@
+// Docker's NetworkDriver methods: networks and endpoints on the local `weave` bridge. Addresses
+// come from our IPAM driver (Docker asks it before CreateEndpoint); this side only creates the
+// veth pair and tells Docker which link to move into the container.
+
+import type { Logger } from '../common/logger.ts';
+import type { Datapath } from '../datapath/contract.ts';
+import type { Ipam } from '../ipam/contract.ts';
+import {
+  allocateNetworkSchema,
+  createEndpointSchema,
+  createNetworkSchema,
+  discoverySchema,
+  endpointRefSchema,
+  gwAllocCheckSchema,
+  joinSchema,
+  networkOnlySchema,
+  programExternalConnectivitySchema,
+  type CreateEndpointRequest,
+  type CreateNetworkRequest,
+} from './network-driver-schemas.ts';
+import type { EndpointRecord, NetworkRecord, NetworkStore } from './network-store.ts';
+import { parseNetworkDriverOptions } from './network-options.ts';
+import { parseRequest } from './parse-request.ts';
+import { PluginError } from './plugin-error.ts';
+import type { RouteTable } from './route.ts';
+import { isHostVethName, vethNamesFor } from './veth-names.ts';
+
+const GENERIC_OPTIONS = 'com.docker.network.generic';
+const MULTICAST_ROUTE = { Destination: '224.0.0.0/4', RouteType: 1 } as const;
+/** The prefix Docker renames the guest veth to inside the container (eth0, eth1, ...). */
+const CONTAINER_IFNAME_PREFIX = 'eth';
+
+export interface NetworkDriverDeps {
+  store: NetworkStore;
+  datapath: Datapath;
+  ipam: Ipam;
+  logger: Logger;
+  bridgeName: string;
+  mtu: number;
+}
+
+export interface ReconcileReport {
+  /** `vethwl*` links without an endpoint record that were deleted. */
+  removedLinks: string[];
+  /** Endpoint records whose host veth is gone (kept until Docker deletes them). */
+  endpointsWithoutLink: string[];
+}
+
+export class NetworkDriver {
+  private readonly store: NetworkStore;
+  private readonly datapath: Datapath;
+  private readonly log: Logger;
+
+  constructor(private readonly deps: NetworkDriverDeps) {
+    this.store = deps.store;
+    this.datapath = deps.datapath;
+    this.log = deps.logger;
+  }
+
+  routes(): RouteTable {
+    const noop = async () => ({});
+    return {
+      '/NetworkDriver.GetCapabilities': {
+        needsBody: false,
+        // Local data scope: without swarm there is no shared store for "global" networks
+        // (gone since Docker 23), so each host records the network itself. Global connectivity
+        // because the same-named network on every host is one L2 overlay.
+        handle: async () => ({ Scope: 'local', ConnectivityScope: 'global' }),
+      },
+      '/NetworkDriver.GwAllocCheck': {
+        needsBody: true,
+        handle: async (body) => {
+          parseRequest('GwAllocCheck', gwAllocCheckSchema, body);
+          return { SkipIPv4: true, SkipIPv6: true };
+        },
+      },
+      '/NetworkDriver.CreateNetwork': { needsBody: true, handle: (body) => this.createNetwork(parseRequest('CreateNetwork', createNetworkSchema, body)) },
+      '/NetworkDriver.DeleteNetwork': { needsBody: true, handle: (body) => this.deleteNetwork(parseRequest('DeleteNetwork', networkOnlySchema, body).NetworkID) },
+      '/NetworkDriver.CreateEndpoint': { needsBody: true, handle: (body) => this.createEndpoint(parseRequest('CreateEndpoint', createEndpointSchema, body)) },
+      '/NetworkDriver.EndpointOperInfo': {
+        needsBody: true,
+        handle: async (body) => this.endpointOperInfo(parseRequest('EndpointOperInfo', endpointRefSchema, body).EndpointID),
+      },
+      '/NetworkDriver.DeleteEndpoint': { needsBody: true, handle: (body) => this.deleteEndpoint(parseRequest('DeleteEndpoint', endpointRefSchema, body).EndpointID) },
+      '/NetworkDriver.Join': { needsBody: true, handle: async (body) => this.join(parseRequest('Join', joinSchema, body).EndpointID) },
+      '/NetworkDriver.Leave': {
+        needsBody: true,
+        // Docker tears the interface down itself; Leave is also its rollback of a failed Join.
+        handle: async (body) => (parseRequest('Leave', endpointRefSchema, body), {}),
+      },
+      '/NetworkDriver.ProgramExternalConnectivity': {
+        needsBody: true,
+        // External connectivity (NAT, published ports) is docker_gwbridge's job, see join().
+        handle: async (body) => (parseRequest('ProgramExternalConnectivity', programExternalConnectivitySchema, body), {}),
+      },
+      '/NetworkDriver.RevokeExternalConnectivity': {
+        needsBody: true,
+        handle: async (body) => (parseRequest('RevokeExternalConnectivity', endpointRefSchema, body), {}),
+      },
+      // Swarm node discovery: peers come from our own mesh, not from swarm membership.
+      '/NetworkDriver.DiscoverNew': { needsBody: true, handle: async (body) => (parseRequest('DiscoverNew', discoverySchema, body), noop()) },
+      '/NetworkDriver.DiscoverDelete': { needsBody: true, handle: async (body) => (parseRequest('DiscoverDelete', discoverySchema, body), noop()) },
+      '/NetworkDriver.AllocateNetwork': {
+        needsBody: true,
+        // Swarm managers store what we return and hand it to CreateNetwork on every worker;
+        // we need nothing beyond the user's options, so echo them.
+        handle: async (body) => ({ Options: parseRequest('AllocateNetwork', allocateNetworkSchema, body).Options ?? {} }),
+      },
+      '/NetworkDriver.FreeNetwork': { needsBody: true, handle: async (body) => (parseRequest('FreeNetwork', networkOnlySchema, body), {}) },
+    };
+  }
+
+  async createNetwork(req: CreateNetworkRequest): Promise<object> {
+    const options = req.Options ?? {};
+    if (options['com.docker.network.enable_ipv6'] === true || (req.IPv6Data ?? []).length > 0) {
+      throw new PluginError('IPv6 is not supported by weave yet; create the network without --ipv6 and without an IPv6 subnet');
+    }
+    const ipv4 = req.IPv4Data ?? [];
+    if (ipv4.length === 0) throw new PluginError('weave networks need IPv4; create the network without --ipv4=false');
+    const spaces = this.deps.ipam.defaultAddressSpaces();
+    const ours = new Set([spaces.local, spaces.global]);
+    const foreign = ipv4.find((d) => !ours.has(d.AddressSpace));
+    if (foreign !== undefined) {
+      // Docker's default IPAM only knows this host, so two hosts would hand out the same
+      // addresses on what is one network across hosts.
+      throw new PluginError(
+        `network uses address space "${foreign.AddressSpace}" of another IPAM driver; weave networks need weave's IPAM ` +
+          `so addresses do not collide across hosts. Re-create it with: docker network create -d weave --ipam-driver weave <name>`,
+      );
+    }
+    const driverOptions = parseNetworkDriverOptions(options[GENERIC_OPTIONS] ?? {}, this.log);
+    const record: NetworkRecord = {
+      id: req.NetworkID,
+      addressSpace: ipv4[0]!.AddressSpace,
+      subnets: ipv4.flatMap((d) => (d.Pool === undefined || d.Pool === '' ? [] : [d.Pool])),
+      multicast: driverOptions.multicast,
+      internal: options['com.docker.network.internal'] === true,
+    };
+    await this.store.exclusive(async () => {
+      const existing = this.store.getNetwork(record.id);
+      if (existing !== undefined && JSON.stringify(existing) === JSON.stringify(record)) return;
+      await this.store.update((s) => void s.networks.set(record.id, record));
+      this.log.info('network created', { ...record });
+    });
+    return {};
+  }
+
+  async deleteNetwork(networkId: string): Promise<object> {
+    await this.store.exclusive(async () => {
+      if (this.store.getNetwork(networkId) === undefined) return;
+      // Docker deletes endpoints first; any left are from a rollback we never heard about.
+      const endpoints = this.store.endpointsOf(networkId);
+      for (const ep of endpoints) await this.datapath.deleteLink(ep.hostVeth);
+      await this.store.update((s) => {
+        s.networks.delete(networkId);
+        for (const ep of endpoints) s.endpoints.delete(ep.id);
+      });
+      this.log.info('network deleted', { networkId, endpoints: endpoints.length });
+    });
+    return {};
+  }
+
+  async createEndpoint(req: CreateEndpointRequest): Promise<object> {
+    const iface = req.Interface ?? {};
+    if (iface.AddressIPv6 !== undefined && iface.AddressIPv6 !== '') throw new PluginError('IPv6 addresses are not supported by weave yet');
+    if (iface.Address === undefined || iface.Address === '') {
+      throw new PluginError('no IPv4 address for the endpoint; weave networks need weave IPAM: docker network create -d weave --ipam-driver weave <name>');
+    }
+    const address = iface.Address;
+    const requestedMac = iface.MacAddress === undefined || iface.MacAddress === '' ? undefined : iface.MacAddress.toLowerCase();
+    // Only fields Docker left empty may be returned: it refuses to "modify" a field it set,
+    // even with the identical value.
+    const reply = (ep: EndpointRecord): object => (requestedMac === undefined ? { Interface: { MacAddress: ep.mac } } : {});
+
+    return this.store.exclusive(async () => {
+      if (this.store.getNetwork(req.NetworkID) === undefined) {
+        throw new PluginError(`network ${req.NetworkID} is not known to the weave plugin (was it created while weave's state was lost?)`);
+      }
+      const names = vethNamesFor(req.EndpointID);
+      const existing = this.store.getEndpoint(req.EndpointID);
+      if (existing !== undefined) {
+        if (existing.networkId !== req.NetworkID) {
+          throw new PluginError(`endpoint ${req.EndpointID} already exists on network ${existing.networkId}`);
+        }
+        if ((await this.datapath.getLink(existing.hostVeth)) !== undefined) return reply(existing);
+        this.log.warn('endpoint record without its veth; re-creating the veth', { endpointId: req.EndpointID });
+      } else {
+        const owner = this.store.endpoints().find((e) => e.hostVeth === names.host);
+        if (owner !== undefined) throw new PluginError(`veth name ${names.host} is already used by endpoint ${owner.id}`);
+      }
+      await this.removeLeftover(names.host);
+      await this.removeLeftover(names.guest);
+
+      const veth = await this.datapath.createVeth({
+        hostName: names.host,
+        guestName: names.guest,
+        bridge: this.deps.bridgeName,
+        mtu: this.deps.mtu,
+        ...(requestedMac === undefined ? {} : { guestMac: requestedMac }),
+      });
+      const record: EndpointRecord = {
+        id: req.EndpointID,
+        networkId: req.NetworkID,
+        hostVeth: names.host,
+        guestVeth: names.guest,
+        mac: veth.guest.mac.toLowerCase(),
+        address,
+      };
+      try {
+        await this.store.update((s) => void s.endpoints.set(record.id, record));
+      } catch (err) {
+        // Unrecorded, the veth would be a leak nobody deletes; Docker sees the error and rolls back.
+        await this.datapath.deleteLink(names.host).catch((cleanupErr: unknown) => this.log.warn('cannot remove veth after failed write', { veth: names.host, error: String(cleanupErr) }));
+        throw err;
+      }
+      this.log.info('endpoint created', { ...record });
+      return reply(record);
+    });
+  }
+
+  endpointOperInfo(endpointId: string): object {
+    const ep = this.store.getEndpoint(endpointId);
+    if (ep === undefined) return { Value: {} };
+    return { Value: { hostVeth: ep.hostVeth, guestVeth: ep.guestVeth, macAddress: ep.mac, address: ep.address } };
+  }
+
+  async deleteEndpoint(endpointId: string): Promise<object> {
+    await this.store.exclusive(async () => {
+      const ep = this.store.getEndpoint(endpointId);
+      if (ep === undefined) return;
+      await this.datapath.deleteLink(ep.hostVeth);
+      await this.store.update((s) => void s.endpoints.delete(endpointId));
+      this.log.info('endpoint deleted', { endpointId, veth: ep.hostVeth });
+    });
+    return {};
+  }
+
+  /** No Gateway and DisableGatewayService left false, like Docker's own overlay driver: Docker
+   *  then also attaches the container to docker_gwbridge, which gives it a default route, NAT
+   *  to the outside and published ports, while container-to-container traffic stays on our L2
+   *  overlay (its subnet is on-link via this interface). */
+  join(endpointId: string): object {
+    const ep = this.store.getEndpoint(endpointId);
+    if (ep === undefined) throw new PluginError(`endpoint ${endpointId} is not known to the weave plugin`);
+    const network = this.store.getNetwork(ep.networkId);
+    return {
+      InterfaceName: { SrcName: ep.guestVeth, DstPrefix: CONTAINER_IFNAME_PREFIX },
+      ...(network?.multicast === true ? { StaticRoutes: [MULTICAST_ROUTE] } : {}),
+      DisableGatewayService: false,
+    };
+  }
+
+  /** After a crash: delete `vethwl*` links nobody recorded (their containers never got them, or
+   *  the record was rolled back), and report records whose veth vanished. */
+  reconcile(): Promise<ReconcileReport> {
+    return this.store.exclusive(async () => {
+      const links = await this.datapath.listLinks();
+      const recorded = new Set(this.store.endpoints().map((e) => e.hostVeth));
+      const present = new Set(links.map((l) => l.name));
+      const removedLinks: string[] = [];
+      for (const link of links) {
+        if (!isHostVethName(link.name) || recorded.has(link.name)) continue;
+        await this.datapath.deleteLink(link.name);
+        removedLinks.push(link.name);
+      }
+      const endpointsWithoutLink = this.store
+        .endpoints()
+        .filter((e) => !present.has(e.hostVeth))
+        .map((e) => e.id);
+      if (removedLinks.length > 0) this.log.info('removed leftover veths', { links: removedLinks });
+      if (endpointsWithoutLink.length > 0) {
+        // Kept: Docker still owns these endpoints and will send DeleteEndpoint for them.
+        this.log.warn('endpoints whose veth is gone', { endpoints: endpointsWithoutLink });
+      }
+      return { removedLinks, endpointsWithoutLink };
+    });
+  }
+
+  private async removeLeftover(name: string): Promise<void> {
+    if ((await this.datapath.getLink(name)) === undefined) return;
+    this.log.warn('removing leftover link before creating the endpoint', { link: name });
+    await this.datapath.deleteLink(name);
+  }
+}

@@ -1,0 +1,258 @@
+// The Docker plugin endpoint: both NetworkDriver and IpamDriver served on one unix socket by an
+// Express app, as a service inside the daemon process.
+
+import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
+import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from '../common/logger.ts';
+import type { Datapath } from '../datapath/contract.ts';
+import type { Ipam } from '../ipam/contract.ts';
+import { withDeadline } from './deadline.ts';
+import { IpamDriver } from './ipam-driver.ts';
+import { NetworkDriver, type ReconcileReport } from './network-driver.ts';
+import { NetworkStore } from './network-store.ts';
+import { errorMessage, PluginError } from './plugin-error.ts';
+import type { Route, RouteTable } from './route.ts';
+
+export const DEFAULT_PLUGIN_SOCKET = '/run/docker/plugins/weave.sock';
+/** Well below the ~30 s after which people (and systemd) give up on a hanging `docker` command. */
+export const DEFAULT_REQUEST_DEADLINE_MS = 15_000;
+const BODY_LIMIT = '1mb';
+/** Docker ignores the reply content type; this is the one its plugin docs name. */
+const REPLY_TYPE = 'application/vnd.docker.plugins.v1+json';
+
+export interface PluginServerOptions {
+  /** Unix socket to serve; Docker finds the plugin by its file name (weave.sock → "weave"). */
+  socketPath: string;
+  ipam: Ipam;
+  datapath: Datapath;
+  /** Directory for the network/endpoint state file. */
+  dataDir: string;
+  logger: Logger;
+  /** Bridge the host ends of the veths are enslaved to (the daemon creates it). */
+  bridgeName: string;
+  /** MTU of the container interfaces. */
+  mtu: number;
+  /** Per-request deadline; Docker gets a 500 instead of waiting forever. */
+  requestDeadlineMs?: number;
+}
+
+export interface PluginNetworkStatus {
+  id: string;
+  subnet?: string;
+  multicast: boolean;
+  internal: boolean;
+  endpoints: number;
+}
+
+export interface PluginStatus {
+  socket: string;
+  networks: PluginNetworkStatus[];
+  endpoints: number;
+  /** Outcome of the last reconcile(), if any ran. */
+  reconciled?: ReconcileReport;
+}
+
+export class PluginServer {
+  private readonly log: Logger;
+  private readonly store: NetworkStore;
+  private readonly networkDriver: NetworkDriver;
+  private readonly routes: Map<string, Route>;
+  private readonly deadlineMs: number;
+  private server: Server | undefined;
+  private socketInode: number | undefined;
+  private lastReconcile: ReconcileReport | undefined;
+  private ready: Promise<void> = Promise.reject(new PluginError('plugin is not started'));
+
+  constructor(private readonly opts: PluginServerOptions) {
+    this.log = opts.logger;
+    this.deadlineMs = opts.requestDeadlineMs ?? DEFAULT_REQUEST_DEADLINE_MS;
+    this.ready.catch(() => undefined);
+    this.store = new NetworkStore({ dataDir: opts.dataDir });
+    this.networkDriver = new NetworkDriver({
+      store: this.store,
+      datapath: opts.datapath,
+      ipam: opts.ipam,
+      logger: opts.logger,
+      bridgeName: opts.bridgeName,
+      mtu: opts.mtu,
+    });
+    const ipamDriver = new IpamDriver({ ipam: opts.ipam, logger: opts.logger });
+    const table: RouteTable = {
+      '/Plugin.Activate': { needsBody: false, handle: async () => ({ Implements: ['NetworkDriver', 'IpamDriver'] }) },
+      ...this.networkDriver.routes(),
+      ...ipamDriver.routes(),
+    };
+    this.routes = new Map(Object.entries(table));
+  }
+
+  /** Listen first, load state afterwards: a managed plugin that is not listening ~10 s after
+   *  start is disabled by Docker, and Docker's retries cover the short gap. Requests that
+   *  arrive before the state is loaded wait for it. */
+  async start(): Promise<void> {
+    if (this.server !== undefined) return;
+    const { socketPath } = this.opts;
+    await mkdir(dirname(socketPath), { recursive: true });
+    await this.removeStaleSocket();
+    let loaded!: () => void;
+    let failed!: (err: unknown) => void;
+    this.ready = new Promise<void>((resolve, reject) => {
+      loaded = resolve;
+      failed = reject;
+    });
+    this.ready.catch(() => undefined);
+    const server = createServer(this.buildApp());
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.log.error('plugin socket error', { error: errorMessage(err) }));
+    this.server = server;
+    try {
+      await chmod(socketPath, 0o660);
+      this.socketInode = (await lstat(socketPath)).ino;
+      await this.store.load();
+      loaded();
+    } catch (err) {
+      failed(err);
+      await this.stop();
+      throw err;
+    }
+    this.log.info('plugin listening', { socket: socketPath, networks: this.store.networks().length, endpoints: this.store.endpoints().length });
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (server === undefined) return;
+    this.server = undefined;
+    // Docker keeps connections alive; without closing them `close` would wait for it forever.
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    await closed;
+    await this.store.idle();
+    await this.unlinkOwnSocket();
+    this.log.info('plugin stopped', { socket: this.opts.socketPath });
+  }
+
+  /** Clean up after a crash; call after start(). The outcome shows up in status(). */
+  async reconcile(): Promise<void> {
+    this.lastReconcile = await this.networkDriver.reconcile();
+  }
+
+  status(): PluginStatus {
+    const endpoints = this.store.endpoints();
+    return {
+      socket: this.opts.socketPath,
+      networks: this.store.networks().map((n) => ({
+        id: n.id,
+        ...(n.subnets[0] === undefined ? {} : { subnet: n.subnets[0] }),
+        multicast: n.multicast,
+        internal: n.internal,
+        endpoints: endpoints.filter((e) => e.networkId === n.id).length,
+      })),
+      endpoints: endpoints.length,
+      ...(this.lastReconcile === undefined ? {} : { reconciled: this.lastReconcile }),
+    };
+  }
+
+  private buildApp(): express.Express {
+    const app = express();
+    app.disable('x-powered-by');
+    app.disable('etag');
+    // Docker sends no Content-Type, so parse every body as JSON.
+    app.use(express.json({ type: () => true, limit: BODY_LIMIT }));
+    app.use((req: Request, res: Response, next: NextFunction) => {
+      const route = req.method === 'POST' ? this.routes.get(req.path) : undefined;
+      if (route === undefined) {
+        next();
+        return;
+      }
+      void this.dispatch(route, req, res);
+    });
+    app.use((req: Request, res: Response) => {
+      // 404 is meaningful to Docker: "optional method not implemented".
+      reply(res, 404, { Err: `unknown plugin method ${req.method} ${req.path}` });
+    });
+    app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+      const { status, message } = bodyErrorOf(err);
+      this.log.warn('bad plugin request', { path: req.path, status, error: message });
+      if (!res.headersSent) reply(res, status, { Err: message });
+    });
+    return app;
+  }
+
+  private async dispatch(route: Route, req: Request, res: Response): Promise<void> {
+    const method = req.path.slice(1);
+    const started = Date.now();
+    try {
+      const body: unknown = req.body;
+      const work = this.ready.then(() => route.handle(route.needsBody ? body : undefined));
+      const result = await withDeadline(work, this.deadlineMs, method, (err) =>
+        this.log.warn('request failed after its deadline', { method, error: errorMessage(err) }),
+      );
+      this.log.debug('plugin request', { method, ms: Date.now() - started });
+      reply(res, 200, result);
+    } catch (err) {
+      const status = err instanceof PluginError ? err.status : 500;
+      const message = errorMessage(err);
+      this.log.warn('plugin request failed', { method, status, error: message, ms: Date.now() - started });
+      reply(res, status, { Err: message });
+    }
+  }
+
+  private async removeStaleSocket(): Promise<void> {
+    const { socketPath } = this.opts;
+    const st = await lstat(socketPath).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (st === undefined) return;
+    if (!st.isSocket()) throw new Error(`${socketPath} exists and is not a socket; refusing to replace it`);
+    if (await socketAnswers(socketPath)) throw new Error(`another process is already serving ${socketPath}`);
+    // A dead socket file costs every `docker info` a timeout and blocks our listen.
+    await unlink(socketPath);
+    this.log.info('removed stale plugin socket', { socket: socketPath });
+  }
+
+  private async unlinkOwnSocket(): Promise<void> {
+    const { socketPath } = this.opts;
+    try {
+      // Only our own: a successor may already have replaced it.
+      if ((await lstat(socketPath)).ino === this.socketInode) await unlink(socketPath);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn('cannot remove plugin socket', { error: errorMessage(err) });
+    }
+  }
+}
+
+function reply(res: Response, status: number, body: object): void {
+  if (res.headersSent) return;
+  res.status(status).type(REPLY_TYPE).send(JSON.stringify(body));
+}
+
+/** body-parser errors carry `type`/`status`; anything there is the client's fault → 400. */
+function bodyErrorOf(err: unknown): { status: number; message: string } {
+  const e = err as { type?: string; status?: number; message?: string };
+  if (e.type === 'entity.too.large') return { status: 400, message: 'request body larger than 1 MiB' };
+  if (e.type === 'entity.parse.failed') return { status: 400, message: `request body is not valid JSON: ${e.message ?? ''}` };
+  if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return { status: 400, message: e.message ?? 'bad request' };
+  return { status: 500, message: errorMessage(err) };
+}
+
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect(path);
+    const done = (answered: boolean) => {
+      sock.destroy();
+      resolve(answered);
+    };
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
+    sock.setTimeout(1000, () => done(false));
+  });
+}
