@@ -1,0 +1,126 @@
+// The Datapath on a Linux host: a bridge plus veth pairs, programmed over rtnetlink.
+import type { Logger } from '../common/logger.ts';
+import type { BridgeSpec, Datapath, LinkInfo, VethInfo, VethSpec } from './contract.ts';
+import type { WeaveNative } from './native/index.ts';
+import { NetlinkError } from './netlink/netlink-error.ts';
+import { RtnetlinkClient } from './netlink/rtnetlink/client.ts';
+import type { Link } from './netlink/rtnetlink/link.ts';
+
+export interface LinuxDatapathOptions {
+  logger: Logger;
+  /** Path of the network namespace to operate in (tests); default: the process's own. */
+  netns?: string;
+  /** Per-request netlink timeout. */
+  timeoutMs?: number;
+  /** The addon; loaded from the build directory when absent. */
+  native?: WeaveNative;
+}
+
+export function toLinkInfo(link: Link): LinkInfo {
+  const info: LinkInfo = { index: link.index, name: link.name, mtu: link.mtu, mac: link.mac, up: link.up };
+  if (link.kind !== undefined) info.kind = link.kind;
+  if (link.masterIndex !== undefined) info.masterIndex = link.masterIndex;
+  return info;
+}
+
+export class LinuxDatapath implements Datapath {
+  private readonly logger: Logger;
+  private readonly opts: LinuxDatapathOptions;
+  private client: RtnetlinkClient | undefined;
+
+  constructor(opts: LinuxDatapathOptions) {
+    this.opts = opts;
+    this.logger = opts.logger;
+  }
+
+  async start(): Promise<void> {
+    if (this.client !== undefined) return;
+    const socketOpts: { netns?: string; timeoutMs?: number; native?: WeaveNative } = {};
+    if (this.opts.netns !== undefined) socketOpts.netns = this.opts.netns;
+    if (this.opts.timeoutMs !== undefined) socketOpts.timeoutMs = this.opts.timeoutMs;
+    if (this.opts.native !== undefined) socketOpts.native = this.opts.native;
+    this.client = RtnetlinkClient.open(socketOpts);
+    this.logger.debug('datapath started', { netns: this.opts.netns ?? 'self' });
+  }
+
+  async stop(): Promise<void> {
+    this.client?.close();
+    this.client = undefined;
+  }
+
+  /** The rtnetlink client, for datapath-internal users (vxlan/FDB programming). */
+  get rtnl(): RtnetlinkClient {
+    if (this.client === undefined) throw new Error('LinuxDatapath is not started');
+    return this.client;
+  }
+
+  async ensureBridge(spec: BridgeSpec): Promise<LinkInfo> {
+    const rtnl = this.rtnl;
+    let link = await rtnl.getLink(spec.name);
+    if (link === undefined) {
+      try {
+        const o: { mtu: number; mac?: string } = { mtu: spec.mtu };
+        if (spec.mac !== undefined) o.mac = spec.mac;
+        await rtnl.createBridge(spec.name, o);
+        this.logger.info('created bridge', { bridge: spec.name, mtu: spec.mtu, mac: spec.mac });
+      } catch (err) {
+        // Someone else (a concurrent call, a previous run) created it in between: reuse it.
+        if (!NetlinkError.is(err, 'EEXIST')) throw err;
+      }
+      link = await rtnl.getLink(spec.name);
+      if (link === undefined) throw new NetlinkError(19, `bridge ${spec.name}`, 'vanished after creation');
+    }
+    if (link.kind !== 'bridge') {
+      throw new Error(`link ${spec.name} exists but is a ${link.kind ?? 'plain device'}, not a bridge`);
+    }
+    if (link.mtu !== spec.mtu || !link.up) {
+      await rtnl.setLink(link.index, { mtu: spec.mtu, up: true });
+      link = (await rtnl.getLink(link.index)) ?? link;
+    }
+    return toLinkInfo(link);
+  }
+
+  async createVeth(spec: VethSpec): Promise<VethInfo> {
+    const rtnl = this.rtnl;
+    const bridge = await rtnl.getLink(spec.bridge);
+    if (bridge === undefined) throw new NetlinkError(19, `create veth ${spec.hostName}`, `bridge ${spec.bridge} does not exist`);
+    const peer: { name: string; mtu: number; mac?: string } = { name: spec.guestName, mtu: spec.mtu };
+    if (spec.guestMac !== undefined) peer.mac = spec.guestMac;
+    // Host end: enslaved at creation; MTU equal to the bridge's so the bridge keeps its MTU.
+    await rtnl.createVeth(spec.hostName, { mtu: spec.mtu, master: bridge.index }, peer);
+    try {
+      await rtnl.setLink(spec.hostName, { up: true });
+      const host = await rtnl.getLink(spec.hostName);
+      const guest = await rtnl.getLink(spec.guestName);
+      if (host === undefined || guest === undefined) {
+        throw new NetlinkError(19, `create veth ${spec.hostName}`, 'veth pair vanished after creation');
+      }
+      this.logger.debug('created veth', { host: spec.hostName, guest: spec.guestName, bridge: spec.bridge });
+      return { host: toLinkInfo(host), guest: toLinkInfo(guest) };
+    } catch (err) {
+      // Do not leave a half-configured pair behind: Docker will retry from scratch.
+      await rtnl.deleteLink(spec.hostName).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async deleteLink(name: string): Promise<boolean> {
+    try {
+      await this.rtnl.deleteLink(name);
+      this.logger.debug('deleted link', { link: name });
+      return true;
+    } catch (err) {
+      if (NetlinkError.is(err, 'ENODEV')) return false;
+      throw err;
+    }
+  }
+
+  async getLink(name: string): Promise<LinkInfo | undefined> {
+    const link = await this.rtnl.getLink(name);
+    return link === undefined ? undefined : toLinkInfo(link);
+  }
+
+  async listLinks(): Promise<LinkInfo[]> {
+    return (await this.rtnl.listLinks()).map(toLinkInfo);
+  }
+}
