@@ -13,7 +13,7 @@ import { withDeadline } from './deadline.ts';
 import { IpamDriver } from './ipam-driver.ts';
 import { NetworkDriver, type ReconcileReport } from './network-driver.ts';
 import { NetworkStore } from './network-store.ts';
-import { errorMessage, PluginError } from './plugin-error.ts';
+import { BadRequestError, errorMessage, PluginError } from './plugin-error.ts';
 import type { Route, RouteTable } from './route.ts';
 
 export const DEFAULT_PLUGIN_SOCKET = '/run/docker/plugins/weave.sock';
@@ -191,6 +191,9 @@ export class PluginServer {
     const started = Date.now();
     try {
       const body: unknown = req.body;
+      if (!route.needsBody && body !== undefined && !isPlainObject(body)) {
+        throw new BadRequestError(`${method}: takes no arguments; expected an empty body or a JSON object`);
+      }
       const work = this.ready.then(() => route.handle(route.needsBody ? body : undefined));
       const result = await withDeadline(work, this.deadlineMs, method, (err) =>
         this.log.warn('request failed after its deadline', { method, error: errorMessage(err) }),
@@ -242,6 +245,10 @@ function bodyErrorOf(err: unknown): { status: number; message: string } {
   if (e.type === 'entity.parse.failed') return { status: 400, message: `request body is not valid JSON: ${e.message ?? ''}` };
   if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return { status: 400, message: e.message ?? 'bad request' };
   return { status: 500, message: errorMessage(err) };
+}
+
+function isPlainObject(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function socketAnswers(path: string): Promise<boolean> {
