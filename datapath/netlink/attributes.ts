@@ -48,9 +48,11 @@ export function attrU64(type: number, value: bigint): Buffer {
   return attr(type, b);
 }
 
-/** NUL-terminated string, as the kernel's NLA_STRING / NLA_NUL_STRING policies expect. */
-export function attrString(type: number, value: string): Buffer {
-  return attr(type, Buffer.concat([Buffer.from(value, 'utf8'), Buffer.from([0])]));
+/** String, NUL-terminated by default (NLA_NUL_STRING policies require the NUL; NLA_STRING ones
+ *  accept both, and iproute2 leaves it off for e.g. IFLA_INFO_KIND). */
+export function attrString(type: number, value: string, nul = true): Buffer {
+  const text = Buffer.from(value, 'utf8');
+  return attr(type, nul ? Buffer.concat([text, Buffer.from([0])]) : text);
 }
 
 export function attrFlag(type: number): Buffer {

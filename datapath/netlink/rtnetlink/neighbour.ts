@@ -4,7 +4,7 @@
 import { AttrSet, attr, attrBe16, attrU32 } from '../attributes.ts';
 import { readI32, readU16, writeI32, writeU16 } from '../host-endian.ts';
 import { bytesToIp, bytesToMac, ipFamily, ipToBytes, macToBytes } from '../inet.ts';
-import { AF_BRIDGE, NDA_DST, NDA_LLADDR, NDA_MASTER, NDA_PORT, NDA_VNI, NDMSG_LEN, NTF_SELF, NUD_PERMANENT } from './constants.ts';
+import { AF_BRIDGE, NDA_DST, NDA_LLADDR, NDA_MASTER, NDA_PORT, NDA_VNI, NDMSG_LEN, NTF_SELF, NUD_NOARP, NUD_PERMANENT } from './constants.ts';
 
 export interface NdHeader {
   family: number;
@@ -63,14 +63,14 @@ export interface FdbSpec {
   port?: number;
   /** NTF_* flags; default NTF_SELF (the device's own FDB, as `bridge fdb ... self`) */
   flags?: number;
-  /** NUD_* state; default NUD_PERMANENT */
+  /** NUD_* state; default NUD_PERMANENT | NUD_NOARP (what `bridge fdb ... permanent` sends) */
   state?: number;
   /** bridge ifindex for NTF_MASTER entries */
   master?: number;
 }
 
 export function encodeFdb(spec: FdbSpec): Buffer {
-  const hdr = encodeNdMsg({ family: AF_BRIDGE, index: spec.index, state: spec.state ?? NUD_PERMANENT, flags: spec.flags ?? NTF_SELF, type: 0 });
+  const hdr = encodeNdMsg({ family: AF_BRIDGE, index: spec.index, state: spec.state ?? NUD_PERMANENT | NUD_NOARP, flags: spec.flags ?? NTF_SELF, type: 0 });
   const attrs = [attr(NDA_LLADDR, macToBytes(spec.mac))];
   if (spec.dst !== undefined) attrs.push(attr(NDA_DST, ipToBytes(spec.dst)));
   if (spec.vni !== undefined) attrs.push(attrU32(NDA_VNI, spec.vni));

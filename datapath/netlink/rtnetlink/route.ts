@@ -94,12 +94,13 @@ export function encodeRoute(spec: RouteSpec): Buffer {
     type: spec.type ?? RTN_UNICAST,
     flags: 0,
   });
-  const attrs: Buffer[] = [attrU32(RTA_TABLE, table)];
+  const attrs: Buffer[] = [];
   if (d.bytes !== undefined && d.len > 0) attrs.push(attr(RTA_DST, d.bytes));
   if (spec.gateway !== undefined) attrs.push(attr(RTA_GATEWAY, ipToBytes(spec.gateway)));
   if (spec.oif !== undefined) attrs.push(attrU32(RTA_OIF, spec.oif));
   if (spec.metric !== undefined) attrs.push(attrU32(RTA_PRIORITY, spec.metric));
   if (spec.prefsrc !== undefined) attrs.push(attr(RTA_PREFSRC, ipToBytes(spec.prefsrc)));
+  if (table > 255) attrs.push(attrU32(RTA_TABLE, table));
   return Buffer.concat([hdr, ...attrs]);
 }
 
