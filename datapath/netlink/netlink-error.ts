@@ -4,8 +4,12 @@ import os from 'node:os';
 
 const names = new Map<number, string>();
 for (const [name, num] of Object.entries(os.constants.errno)) {
-  // Aliases (EWOULDBLOCK = EAGAIN, EDEADLOCK = EDEADLK): keep the first, canonical name.
   if (!names.has(num)) names.set(num, name);
+}
+// Aliases share a number; use the names the kernel headers and strerrorname_np use.
+for (const name of ['EAGAIN', 'EDEADLK', 'EOPNOTSUPP']) {
+  const num = (os.constants.errno as Record<string, number | undefined>)[name];
+  if (num !== undefined) names.set(num, name);
 }
 
 export function errnoName(errno: number): string {
