@@ -1,0 +1,81 @@
+// Connect-time cost of our plugin: N `docker run --rm` on the weave network against the same on a
+// network of Docker's own bridge driver, created in the same run on the same engine. Prints
+// numbers side by side; no pass/fail (the goal is a ratio of at most 1.1x).
+//   npx tsx bench/docker-run.ts [--runs N] [--warmup N]
+import { parseArgs } from 'node:util';
+import { Lab } from '../test/harness/lab.ts';
+import type { LabHost } from '../test/harness/lab-host.ts';
+import { requireBuiltCli } from '../test/harness/repo-root.ts';
+import { launchWeave, waitForDockerNetwork } from '../test/harness/weave-probes.ts';
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '20' },
+    warmup: { type: 'string', default: '2' },
+  },
+});
+const runs = Number(values.runs);
+const warmup = Number(values.warmup);
+if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(warmup) || warmup < 0) {
+  throw new Error('usage: docker-run.ts [--runs N>=1] [--warmup N>=0]');
+}
+
+const BRIDGE_NET = 'bench-bridge';
+/** Inside the lab host only; from the RFC 2544 range like the rest of the lab. */
+const BRIDGE_SUBNET = '198.19.0.0/24';
+const COMMAND = ['true'];
+
+interface Stats { n: number; median: number; mean: number; min: number; max: number; p90: number }
+
+function stats(xs: number[]): Stats {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number): number => {
+    const i = (s.length - 1) * q;
+    const lo = Math.floor(i);
+    const hi = Math.ceil(i);
+    return s[lo]! + (s[hi]! - s[lo]!) * (i - lo);
+  };
+  return { n: s.length, median: at(0.5), mean: s.reduce((a, b) => a + b, 0) / s.length, min: s[0]!, max: s[s.length - 1]!, p90: at(0.9) };
+}
+
+async function timeRun(h: LabHost, network: string): Promise<number> {
+  const t0 = performance.now();
+  await h.docker('run', '--rm', '--network', network, 'bb', ...COMMAND);
+  return performance.now() - t0;
+}
+
+function row(label: string, cells: (string | number)[]): string {
+  return label.padEnd(10) + cells.map((c) => (typeof c === 'number' ? c.toFixed(0) : c).padStart(14)).join('');
+}
+
+requireBuiltCli();
+const lab = await Lab.up({ hosts: 1 });
+try {
+  const h = lab.host(1);
+  await launchWeave(h);
+  await waitForDockerNetwork(h, 'weave');
+  await h.docker('network', 'create', '-d', 'bridge', '--subnet', BRIDGE_SUBNET, BRIDGE_NET);
+
+  for (let i = 0; i < warmup; i++) {
+    await timeRun(h, 'weave');
+    await timeRun(h, BRIDGE_NET);
+  }
+  // interleaved, so drift in machine load hits both sides alike
+  const weave: number[] = [];
+  const bridge: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    weave.push(await timeRun(h, 'weave'));
+    bridge.push(await timeRun(h, BRIDGE_NET));
+  }
+  const w = stats(weave);
+  const b = stats(bridge);
+  console.log(`docker run --rm --network NET bb ${COMMAND.join(' ')}: ${runs} runs each (+${warmup} warm-up), interleaved, wall-clock ms`);
+  console.log(row('', ['weave', 'bridge', 'weave/bridge']));
+  for (const k of ['median', 'mean', 'p90', 'min', 'max'] as const) {
+    console.log(row(k, [w[k], b[k], `${(w[k] / b[k]).toFixed(2)}x`]));
+  }
+  console.log(`goal: weave/bridge <= 1.10x (median ${(w.median / b.median).toFixed(2)}x, mean ${(w.mean / b.mean).toFixed(2)}x)`);
+  await h.tryDocker(['network', 'rm', BRIDGE_NET]);
+} finally {
+  await lab.down();
+}
