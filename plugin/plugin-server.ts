@@ -1,7 +1,7 @@
 // The Docker plugin endpoint: both NetworkDriver and IpamDriver served on one unix socket by an
 // Express app, as a service inside the daemon process.
 
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -164,15 +164,18 @@ export class PluginServer {
     const app = express();
     app.disable('x-powered-by');
     app.disable('etag');
-    // Docker sends no Content-Type, so parse every body as JSON.
-    app.use(express.json({ type: () => true, limit: BODY_LIMIT }));
+    // Docker sends no Content-Type, so parse every body as JSON. body-parser turns a
+    // zero-length body into {}, which would make "no arguments" look like a valid "any pool"
+    // RequestPool; remember the raw length so an empty body stays distinguishable.
+    const bodyLengths = new WeakMap<IncomingMessage, number>();
+    app.use(express.json({ type: () => true, limit: BODY_LIMIT, verify: (req, _res, buf) => void bodyLengths.set(req, buf.length) }));
     app.use((req: Request, res: Response, next: NextFunction) => {
       const route = req.method === 'POST' ? this.routes.get(req.path) : undefined;
       if (route === undefined) {
         next();
         return;
       }
-      void this.dispatch(route, req, res);
+      void this.dispatch(route, req, res, (bodyLengths.get(req) ?? 0) === 0);
     });
     app.use((req: Request, res: Response) => {
       // 404 is meaningful to Docker: "optional method not implemented".
@@ -186,11 +189,11 @@ export class PluginServer {
     return app;
   }
 
-  private async dispatch(route: Route, req: Request, res: Response): Promise<void> {
+  private async dispatch(route: Route, req: Request, res: Response, emptyBody: boolean): Promise<void> {
     const method = req.path.slice(1);
     const started = Date.now();
     try {
-      const body: unknown = req.body;
+      const body: unknown = emptyBody ? undefined : req.body;
       if (!route.needsBody && body !== undefined && !isPlainObject(body)) {
         throw new BadRequestError(`${method}: takes no arguments; expected an empty body or a JSON object`);
       }

@@ -16,7 +16,7 @@ export class FakeDatapath implements Datapath {
   private nextIndex = 10;
   private macCounter = 1;
   private readonly failures = new Map<Method, Error>();
-  private readonly hangs = new Set<Method>();
+  private readonly hangs = new Map<Method, Promise<void>>();
 
   constructor(bridge = 'weave') {
     this.addLink({ name: bridge, kind: 'bridge' });
@@ -28,9 +28,14 @@ export class FakeDatapath implements Datapath {
     this.failures.set(method, err);
   }
 
-  /** Make every call of `method` never settle until cleared. */
-  hangOn(method: Method): void {
-    this.hangs.add(method);
+  /** Make calls of `method` wait until the returned function is called. */
+  hangOn(method: Method): () => void {
+    let release!: () => void;
+    this.hangs.set(method, new Promise<void>((resolve) => (release = resolve)));
+    return () => {
+      this.hangs.delete(method);
+      release();
+    };
   }
 
   clearFaults(): void {
@@ -87,7 +92,8 @@ export class FakeDatapath implements Datapath {
 
   private async enter(method: Method, args: unknown[]): Promise<void> {
     this.calls.push({ method, args });
-    if (this.hangs.has(method)) await new Promise(() => undefined);
+    const hang = this.hangs.get(method);
+    if (hang !== undefined) await hang;
     const failure = this.failures.get(method);
     if (failure !== undefined) throw failure;
   }

@@ -1,0 +1,170 @@
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { Agent, request } from 'node:http';
+import { lstat, mkdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { silentLogger } from '../../../common/logger.ts';
+import { LocalIpam } from '../../../ipam/local-ipam.ts';
+import { PluginServer } from '../../../plugin/plugin-server.ts';
+import { call } from './plugin-client.ts';
+import { BRIDGE, createNetwork, endpointId, MTU, NETWORK_STATE, networkId, PluginFixture } from './plugin-fixture.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+describe('plugin: PluginServer lifecycle', () => {
+  let f: PluginFixture;
+
+  beforeEach(async () => {
+    f = await PluginFixture.create();
+  });
+  afterEach(async () => {
+    await f.close();
+  });
+
+  function secondServer(extra: { socketPath?: string; dataDir?: string } = {}): PluginServer {
+    return new PluginServer({
+      socketPath: extra.socketPath ?? f.socketPath,
+      ipam: f.ipam,
+      datapath: f.datapath,
+      dataDir: extra.dataDir ?? f.dataDir,
+      logger: silentLogger(),
+      bridgeName: BRIDGE,
+      mtu: MTU,
+    });
+  }
+
+  it('creates the socket directory and the socket with mode 0660', async () => {
+    const st = await lstat(f.socketPath);
+    expect(st.isSocket()).to.equal(true);
+    expect(st.mode & 0o777).to.equal(0o660);
+  });
+
+  it('replies with the plugin content type', async () => {
+    const reply = await f.post('/Plugin.Activate');
+    expect(reply.contentType).to.match(/^application\/vnd\.docker\.plugins\.v1\+json/);
+  });
+
+  it('removes its socket on stop, tolerates a second stop and starts again', async () => {
+    await f.server.stop();
+    expect(existsSync(f.socketPath)).to.equal(false);
+    await f.server.stop();
+    await f.server.start();
+    expect(await f.call('/Plugin.Activate')).to.have.property('Implements');
+  });
+
+  it('stops promptly while Docker holds a keep-alive connection', async () => {
+    const agent = new Agent({ keepAlive: true });
+    await new Promise<void>((resolve, reject) => {
+      const req = request({ socketPath: f.socketPath, path: '/Plugin.Activate', method: 'POST', agent }, (res) => {
+        res.resume();
+        res.on('end', resolve);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const started = Date.now();
+    await f.server.stop();
+    expect(Date.now() - started).to.be.below(1000);
+    agent.destroy();
+  });
+
+  it('replaces a stale socket nobody listens on', async () => {
+    await f.server.stop();
+    await leaveStaleSocket(f.socketPath);
+    expect((await lstat(f.socketPath)).isSocket()).to.equal(true);
+    await f.server.start();
+    expect(await f.call('/Plugin.Activate')).to.have.property('Implements');
+  });
+
+  it('refuses to take over a socket another process serves', async () => {
+    const other = secondServer();
+    let error: unknown;
+    await other.start().catch((err: unknown) => (error = err));
+    expect(String(error)).to.match(/another process is already serving/);
+    // the running server is untouched
+    expect(await f.call('/Plugin.Activate')).to.have.property('Implements');
+  });
+
+  it('refuses to replace something that is not a socket', async () => {
+    const path = join(f.dir, 'not-a-socket.sock');
+    await writeFile(path, 'keep me');
+    let error: unknown;
+    await secondServer({ socketPath: path }).start().catch((err: unknown) => (error = err));
+    expect(String(error)).to.match(/is not a socket/);
+    expect(existsSync(path)).to.equal(true);
+  });
+
+  it('refuses to start on a corrupt state file and leaves no socket behind', async () => {
+    const dataDir = join(f.dir, 'corrupt');
+    await mkdir(dataDir, { recursive: true });
+    await writeFile(join(dataDir, NETWORK_STATE), '{"version":1,"networks":{}}');
+    const socketPath = join(f.dir, 'corrupt.sock');
+    let error: unknown;
+    await secondServer({ socketPath, dataDir }).start().catch((err: unknown) => (error = err));
+    expect(String(error)).to.match(/plugin state .* is not valid/);
+    expect(existsSync(socketPath)).to.equal(false);
+  });
+
+  it('answers 500 before its deadline when the datapath hangs, and recovers', async () => {
+    await f.close();
+    f = await PluginFixture.create({ requestDeadlineMs: 300 });
+    await createNetwork(f, networkId(1));
+    const release = f.datapath.hangOn('createVeth');
+    const started = Date.now();
+    const reply = await f.post('/NetworkDriver.CreateEndpoint', JSON.stringify({ NetworkID: networkId(1), EndpointID: endpointId(1), Interface: { Address: '10.33.0.1/24' } }));
+    expect(Date.now() - started).to.be.within(250, 2000);
+    expect(reply.status).to.equal(500);
+    expect(reply.json['Err']).to.match(/CreateEndpoint did not finish within 0\.3 s/);
+    // methods that need no state lock still answer
+    expect(await f.call('/Plugin.Activate')).to.have.property('Implements');
+    release();
+    // Docker's retry finds the endpoint the late operation completed
+    const retry = await f.call('/NetworkDriver.CreateEndpoint', { NetworkID: networkId(1), EndpointID: endpointId(1), Interface: { Address: '10.33.0.1/24' } });
+    expect(retry).to.have.nested.property('Interface.MacAddress');
+    expect(f.datapath.callsOf('createVeth')).to.have.length(1);
+  });
+
+  it('keeps acknowledged state across kill -9', async function () {
+    this.timeout(20_000);
+    await f.server.stop();
+    const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'crash-child.ts'), f.dataDir, f.socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+        child.on('exit', (code) => reject(new Error(`child exited early (${code})`)));
+      });
+      const grant = await call(f.socketPath, '/IpamDriver.RequestPool', { AddressSpace: 'weavelocal', Pool: '' });
+      const poolId = grant['PoolID'] as string;
+      await call(f.socketPath, '/NetworkDriver.CreateNetwork', { NetworkID: networkId(2), Options: {}, IPv4Data: [{ AddressSpace: 'weavelocal', Pool: grant['Pool'] }] });
+      const address = await call(f.socketPath, '/IpamDriver.RequestAddress', { PoolID: poolId, Address: '' });
+      await call(f.socketPath, '/NetworkDriver.CreateEndpoint', { NetworkID: networkId(2), EndpointID: endpointId(2), Interface: { Address: address['Address'] } });
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('close', resolve));
+    }
+    // the dead child left its socket file behind
+    expect(existsSync(f.socketPath)).to.equal(true);
+    await f.ipam.stop();
+    f.ipam = new LocalIpam({ dataDir: f.dataDir, logger: silentLogger() });
+    await f.ipam.start();
+    f.server = secondServer();
+    await f.server.start();
+    expect(f.server.status().networks).to.deep.equal([{ id: networkId(2), subnet: '10.33.0.0/24', multicast: true, internal: false, endpoints: 1 }]);
+    expect(f.ipam.status().pools[0]?.addresses).to.deep.equal(['10.33.0.1']);
+    const joined = await f.call('/NetworkDriver.Join', { NetworkID: networkId(2), EndpointID: endpointId(2) });
+    expect(joined).to.have.nested.property('InterfaceName.SrcName', 'vethwg' + endpointId(2).slice(0, 9));
+    // this process's datapath never saw the child's veth: reconcile reports it, keeps the record
+    await f.server.reconcile();
+    expect(f.server.status().reconciled).to.deep.equal({ removedLinks: [], endpointsWithoutLink: [endpointId(2)] });
+  });
+});
+
+/** Leave a socket file with no listener, as a SIGKILLed process does. */
+async function leaveStaleSocket(path: string): Promise<void> {
+  const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve) => child.stdout.on('data', () => resolve()));
+  child.kill('SIGKILL');
+  await new Promise((resolve) => child.once('close', resolve));
+}
