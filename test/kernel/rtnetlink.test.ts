@@ -1,5 +1,6 @@
 // RtnetlinkClient against the kernel, checked with iproute2's JSON output.
 import { expect } from 'chai';
+import fs from 'node:fs';
 import { RtnetlinkClient } from '../../datapath/netlink/rtnetlink/client.ts';
 import { NetlinkError } from '../../datapath/netlink/netlink-error.ts';
 import { AF_INET, AF_INET6, NTF_SELF } from '../../datapath/netlink/rtnetlink/constants.ts';
@@ -105,6 +106,21 @@ describe('rtnetlink client (kernel)', function () {
       await rtnl.moveToNetns('vb', other.path);
       expect(link('vb')).to.equal(undefined);
       expect(other.ipJson<IpLink[]>('link').map((l) => l.ifname)).to.include('vb');
+      // the same by fd, which the caller owns and keeps
+      const fd = fs.openSync(other.path, 'r');
+      try {
+        await rtnl.createVeth('ve', {}, { name: 'vf', netns: fd });
+        await rtnl.createVeth('vmove', {}, { name: 'vmove-p' });
+        await rtnl.moveToNetns('vmove', fd);
+        fs.fstatSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      const there = other.ipJson<IpLink[]>('link').map((l) => l.ifname);
+      expect(there).to.include('vf');
+      expect(there).to.include('vmove');
+      expect(link('vmove')).to.equal(undefined);
+      expect(link('vmove-p')).to.not.equal(undefined);
     });
 
     it('lists all links in one dump, even many (multi-datagram dumps)', async function () {

@@ -140,6 +140,8 @@ void FdHandle::OnPoll(uv_poll_t* poll, int status, int /*events*/) {
   if (self == nullptr || self->closed_) return;
   Napi::HandleScope scope(self->Env());
   if (status < 0) {
+    // A broken fd would report the same error on every loop turn: stop watching it.
+    uv_poll_stop(poll);
     self->DeliverError(-status, "poll");
     return;
   }
@@ -178,10 +180,11 @@ void FdHandle::Drain() {
       } while (n < 0 && errno == EINTR);
     }
     if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK) return;
       // ENOBUFS on netlink = the kernel dropped messages for us; the socket stays usable.
-      DeliverError(errno, netlink_ ? "recvmsg" : "read");
-      if (errno != ENOBUFS) return;
+      DeliverError(err, netlink_ ? "recvmsg" : "read");
+      if (err != ENOBUFS) return;
       continue;
     }
     if (truncated) {

@@ -39,10 +39,22 @@ import type { FdbSpec, Neighbour, NeighbourSpec } from './neighbour.ts';
 import { decodeRoute, encodeRoute, encodeRtMsg } from './route.ts';
 import type { Route, RouteSpec } from './route.ts';
 
-/** A peer for createVeth whose namespace is given by path; the client opens and closes the fd. */
+/** A peer for createVeth. Its namespace is given by path (the client opens and closes the fd)
+ *  or by an fd the caller owns. */
 export interface VethPeerSpec extends Omit<VethPeerOptions, 'netnsFd'> {
-  /** Path of the namespace the peer is created in (/run/netns/x, /proc/<pid>/ns/net). */
-  netns?: string;
+  /** Namespace the peer is created in: a path (/run/netns/x, /proc/<pid>/ns/net) or an open fd. */
+  netns?: string | number;
+}
+
+/** Runs `fn` with an fd for a namespace given by path (opened and closed here) or by fd. */
+async function withNetnsFd<T>(netns: string | number, fn: (fd: number) => Promise<T>): Promise<T> {
+  if (typeof netns === 'number') return fn(netns);
+  const fd = fs.openSync(netns, 'r');
+  try {
+    return await fn(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 export class RtnetlinkClient {
@@ -71,14 +83,12 @@ export class RtnetlinkClient {
   }
 
   async createVeth(name: string, o: CommonLinkOptions, peer: VethPeerSpec): Promise<void> {
-    const nsFd = peer.netns !== undefined ? fs.openSync(peer.netns, 'r') : undefined;
-    try {
-      const { netns: _ns, ...rest } = peer;
-      const peerOpts: VethPeerOptions = nsFd !== undefined ? { ...rest, netnsFd: nsFd } : rest;
+    const { netns, ...rest } = peer;
+    const send = async (peerOpts: VethPeerOptions): Promise<void> => {
       await this.req(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, encodeNewVeth(name, o, peerOpts), `create veth ${name}/${peer.name}`);
-    } finally {
-      if (nsFd !== undefined) fs.closeSync(nsFd);
-    }
+    };
+    if (netns === undefined) await send(rest);
+    else await withNetnsFd(netns, (fd) => send({ ...rest, netnsFd: fd }));
   }
 
   async createVxlan(name: string, o: VxlanOptions): Promise<void> {
@@ -104,15 +114,10 @@ export class RtnetlinkClient {
     await this.setLink(which, { master: masterIndex });
   }
 
-  /** Moves a link into the namespace at `netnsPath`. */
-  async moveToNetns(which: string | number, netnsPath: string): Promise<void> {
+  /** Moves a link into another namespace, given by path or by an open fd. */
+  async moveToNetns(which: string | number, netns: string | number): Promise<void> {
     const index = await this.resolveIndex(which);
-    const fd = fs.openSync(netnsPath, 'r');
-    try {
-      await this.req(RTM_SETLINK, 0, encodeSetLink(index, { netnsFd: fd }), `move link ${which} to ${netnsPath}`);
-    } finally {
-      fs.closeSync(fd);
-    }
+    await withNetnsFd(netns, (fd) => this.req(RTM_SETLINK, 0, encodeSetLink(index, { netnsFd: fd }), `move link ${which} to netns ${netns}`));
   }
 
   /** The link, or undefined if there is none by that name/index. */
