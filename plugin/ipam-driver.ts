@@ -5,8 +5,7 @@
 import type { Logger } from '../common/logger.ts';
 import type { Ipam } from '../ipam/contract.ts';
 import { releaseAddressSchema, releasePoolSchema, requestAddressSchema, requestPoolSchema } from './ipam-driver-schemas.ts';
-import { parseRequest } from './parse-request.ts';
-import type { RouteTable } from './route.ts';
+import { noArgs, withBody, type RouteTable } from './route.ts';
 
 export interface IpamDriverDeps {
   ipam: Ipam;
@@ -19,59 +18,41 @@ export class IpamDriver {
   routes(): RouteTable {
     const { ipam } = this.deps;
     return {
-      '/IpamDriver.GetCapabilities': {
-        needsBody: false,
-        // We keep our own state, so no replay at daemon start; MACs are not needed to allocate.
-        handle: async () => ({ RequiresMACAddress: false, RequiresRequestReplay: false }),
-      },
-      '/IpamDriver.GetDefaultAddressSpaces': {
-        needsBody: false,
-        handle: async () => {
-          const spaces = ipam.defaultAddressSpaces();
-          return { LocalDefaultAddressSpace: spaces.local, GlobalDefaultAddressSpace: spaces.global };
-        },
-      },
-      '/IpamDriver.RequestPool': {
-        needsBody: true,
-        handle: async (body) => {
-          const req = parseRequest('RequestPool', requestPoolSchema, body);
-          const grant = await ipam.requestPool({
-            ...(emptyToUndefined(req.Pool) === undefined ? {} : { pool: req.Pool! }),
-            ...(emptyToUndefined(req.SubPool) === undefined ? {} : { subPool: req.SubPool! }),
-            options: req.Options ?? {},
-            v6: req.V6 ?? false,
-          });
-          this.deps.logger.debug('pool granted', { poolId: grant.poolId, pool: grant.pool });
-          return { PoolID: grant.poolId, Pool: grant.pool, Data: grant.data };
-        },
-      },
-      '/IpamDriver.ReleasePool': {
-        needsBody: true,
-        handle: async (body) => {
-          await ipam.releasePool(parseRequest('ReleasePool', releasePoolSchema, body).PoolID);
-          return {};
-        },
-      },
-      '/IpamDriver.RequestAddress': {
-        needsBody: true,
-        handle: async (body) => {
-          const req = parseRequest('RequestAddress', requestAddressSchema, body);
-          const address = await ipam.requestAddress({
-            poolId: req.PoolID,
-            ...(emptyToUndefined(req.Address) === undefined ? {} : { address: req.Address! }),
-            options: stringValues(req.Options ?? {}),
-          });
-          return { Address: address, Data: {} };
-        },
-      },
-      '/IpamDriver.ReleaseAddress': {
-        needsBody: true,
-        handle: async (body) => {
-          const req = parseRequest('ReleaseAddress', releaseAddressSchema, body);
-          await ipam.releaseAddress(req.PoolID, req.Address);
-          return {};
-        },
-      },
+      // We keep our own state, so no replay at daemon start; MACs are not needed to allocate.
+      '/IpamDriver.GetCapabilities': noArgs(() => ({ RequiresMACAddress: false, RequiresRequestReplay: false })),
+      '/IpamDriver.GetDefaultAddressSpaces': noArgs(() => {
+        const spaces = ipam.defaultAddressSpaces();
+        return { LocalDefaultAddressSpace: spaces.local, GlobalDefaultAddressSpace: spaces.global };
+      }),
+      '/IpamDriver.RequestPool': withBody('RequestPool', requestPoolSchema, async (req) => {
+        const pool = emptyToUndefined(req.Pool);
+        const subPool = emptyToUndefined(req.SubPool);
+        const grant = await ipam.requestPool({
+          ...(pool === undefined ? {} : { pool }),
+          ...(subPool === undefined ? {} : { subPool }),
+          options: req.Options ?? {},
+          v6: req.V6 ?? false,
+        });
+        this.deps.logger.debug('pool granted', { poolId: grant.poolId, pool: grant.pool });
+        return { PoolID: grant.poolId, Pool: grant.pool, Data: grant.data };
+      }),
+      '/IpamDriver.ReleasePool': withBody('ReleasePool', releasePoolSchema, async (req) => {
+        await ipam.releasePool(req.PoolID);
+        return {};
+      }),
+      '/IpamDriver.RequestAddress': withBody('RequestAddress', requestAddressSchema, async (req) => {
+        const address = emptyToUndefined(req.Address);
+        const granted = await ipam.requestAddress({
+          poolId: req.PoolID,
+          ...(address === undefined ? {} : { address }),
+          options: stringValues(req.Options ?? {}),
+        });
+        return { Address: granted, Data: {} };
+      }),
+      '/IpamDriver.ReleaseAddress': withBody('ReleaseAddress', releaseAddressSchema, async (req) => {
+        await ipam.releaseAddress(req.PoolID, req.Address);
+        return {};
+      }),
     };
   }
 }

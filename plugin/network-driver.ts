@@ -20,9 +20,8 @@ import {
 } from './network-driver-schemas.ts';
 import type { EndpointRecord, NetworkRecord, NetworkStore } from './network-store.ts';
 import { parseNetworkDriverOptions } from './network-options.ts';
-import { parseRequest } from './parse-request.ts';
 import { PluginError } from './plugin-error.ts';
-import type { RouteTable } from './route.ts';
+import { noArgs, withBody, type RouteTable } from './route.ts';
 import { isHostVethName, vethNamesFor } from './veth-names.ts';
 
 const GENERIC_OPTIONS = 'com.docker.network.generic';
@@ -58,55 +57,30 @@ export class NetworkDriver {
   }
 
   routes(): RouteTable {
-    const noop = async () => ({});
     return {
-      '/NetworkDriver.GetCapabilities': {
-        needsBody: false,
-        // Local data scope: without swarm there is no shared store for "global" networks
-        // (gone since Docker 23), so each host records the network itself. Global connectivity
-        // because the same-named network on every host is one L2 overlay.
-        handle: async () => ({ Scope: 'local', ConnectivityScope: 'global' }),
-      },
-      '/NetworkDriver.GwAllocCheck': {
-        needsBody: true,
-        handle: async (body) => {
-          parseRequest('GwAllocCheck', gwAllocCheckSchema, body);
-          return { SkipIPv4: true, SkipIPv6: true };
-        },
-      },
-      '/NetworkDriver.CreateNetwork': { needsBody: true, handle: (body) => this.createNetwork(parseRequest('CreateNetwork', createNetworkSchema, body)) },
-      '/NetworkDriver.DeleteNetwork': { needsBody: true, handle: (body) => this.deleteNetwork(parseRequest('DeleteNetwork', networkOnlySchema, body).NetworkID) },
-      '/NetworkDriver.CreateEndpoint': { needsBody: true, handle: (body) => this.createEndpoint(parseRequest('CreateEndpoint', createEndpointSchema, body)) },
-      '/NetworkDriver.EndpointOperInfo': {
-        needsBody: true,
-        handle: async (body) => this.endpointOperInfo(parseRequest('EndpointOperInfo', endpointRefSchema, body).EndpointID),
-      },
-      '/NetworkDriver.DeleteEndpoint': { needsBody: true, handle: (body) => this.deleteEndpoint(parseRequest('DeleteEndpoint', endpointRefSchema, body).EndpointID) },
-      '/NetworkDriver.Join': { needsBody: true, handle: async (body) => this.join(parseRequest('Join', joinSchema, body).EndpointID) },
-      '/NetworkDriver.Leave': {
-        needsBody: true,
-        // Docker tears the interface down itself; Leave is also its rollback of a failed Join.
-        handle: async (body) => (parseRequest('Leave', endpointRefSchema, body), {}),
-      },
-      '/NetworkDriver.ProgramExternalConnectivity': {
-        needsBody: true,
-        // External connectivity (NAT, published ports) is docker_gwbridge's job, see join().
-        handle: async (body) => (parseRequest('ProgramExternalConnectivity', programExternalConnectivitySchema, body), {}),
-      },
-      '/NetworkDriver.RevokeExternalConnectivity': {
-        needsBody: true,
-        handle: async (body) => (parseRequest('RevokeExternalConnectivity', endpointRefSchema, body), {}),
-      },
+      // Local data scope: without swarm there is no shared store for "global" networks (gone
+      // since Docker 23), so each host records the network itself. Global connectivity because
+      // the same-named network on every host is one L2 overlay.
+      '/NetworkDriver.GetCapabilities': noArgs(() => ({ Scope: 'local', ConnectivityScope: 'global' })),
+      '/NetworkDriver.GwAllocCheck': withBody('GwAllocCheck', gwAllocCheckSchema, () => ({ SkipIPv4: true, SkipIPv6: true })),
+      '/NetworkDriver.CreateNetwork': withBody('CreateNetwork', createNetworkSchema, (req) => this.createNetwork(req)),
+      '/NetworkDriver.DeleteNetwork': withBody('DeleteNetwork', networkOnlySchema, (req) => this.deleteNetwork(req.NetworkID)),
+      '/NetworkDriver.CreateEndpoint': withBody('CreateEndpoint', createEndpointSchema, (req) => this.createEndpoint(req)),
+      '/NetworkDriver.EndpointOperInfo': withBody('EndpointOperInfo', endpointRefSchema, (req) => this.endpointOperInfo(req.EndpointID)),
+      '/NetworkDriver.DeleteEndpoint': withBody('DeleteEndpoint', endpointRefSchema, (req) => this.deleteEndpoint(req.EndpointID)),
+      '/NetworkDriver.Join': withBody('Join', joinSchema, (req) => this.join(req.EndpointID)),
+      // Docker tears the interface down itself; Leave is also its rollback of a failed Join.
+      '/NetworkDriver.Leave': withBody('Leave', endpointRefSchema, () => ({})),
+      // External connectivity (NAT, published ports) is docker_gwbridge's job, see join().
+      '/NetworkDriver.ProgramExternalConnectivity': withBody('ProgramExternalConnectivity', programExternalConnectivitySchema, () => ({})),
+      '/NetworkDriver.RevokeExternalConnectivity': withBody('RevokeExternalConnectivity', endpointRefSchema, () => ({})),
       // Swarm node discovery: peers come from our own mesh, not from swarm membership.
-      '/NetworkDriver.DiscoverNew': { needsBody: true, handle: async (body) => (parseRequest('DiscoverNew', discoverySchema, body), noop()) },
-      '/NetworkDriver.DiscoverDelete': { needsBody: true, handle: async (body) => (parseRequest('DiscoverDelete', discoverySchema, body), noop()) },
-      '/NetworkDriver.AllocateNetwork': {
-        needsBody: true,
-        // Swarm managers store what we return and hand it to CreateNetwork on every worker;
-        // we need nothing beyond the user's options, so echo them.
-        handle: async (body) => ({ Options: parseRequest('AllocateNetwork', allocateNetworkSchema, body).Options ?? {} }),
-      },
-      '/NetworkDriver.FreeNetwork': { needsBody: true, handle: async (body) => (parseRequest('FreeNetwork', networkOnlySchema, body), {}) },
+      '/NetworkDriver.DiscoverNew': withBody('DiscoverNew', discoverySchema, () => ({})),
+      '/NetworkDriver.DiscoverDelete': withBody('DiscoverDelete', discoverySchema, () => ({})),
+      // Swarm managers store what we return and hand it to CreateNetwork on every worker; we
+      // need nothing beyond the user's options, so echo them.
+      '/NetworkDriver.AllocateNetwork': withBody('AllocateNetwork', allocateNetworkSchema, (req) => ({ Options: req.Options ?? {} })),
+      '/NetworkDriver.FreeNetwork': withBody('FreeNetwork', networkOnlySchema, () => ({})),
     };
   }
 

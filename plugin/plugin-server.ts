@@ -14,7 +14,7 @@ import { IpamDriver } from './ipam-driver.ts';
 import { NetworkDriver, type ReconcileReport } from './network-driver.ts';
 import { NetworkStore } from './network-store.ts';
 import { BadRequestError, errorMessage, PluginError } from './plugin-error.ts';
-import type { Route, RouteTable } from './route.ts';
+import { noArgs, type Route, type RouteTable } from './route.ts';
 
 export const DEFAULT_PLUGIN_SOCKET = '/run/docker/plugins/weave.sock';
 /** Well below the ~30 s after which people (and systemd) give up on a hanging `docker` command. */
@@ -81,7 +81,7 @@ export class PluginServer {
     });
     const ipamDriver = new IpamDriver({ ipam: opts.ipam, logger: opts.logger });
     const table: RouteTable = {
-      '/Plugin.Activate': { needsBody: false, handle: async () => ({ Implements: ['NetworkDriver', 'IpamDriver'] }) },
+      '/Plugin.Activate': noArgs(() => ({ Implements: ['NetworkDriver', 'IpamDriver'] })),
       ...this.networkDriver.routes(),
       ...ipamDriver.routes(),
     };

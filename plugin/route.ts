@@ -1,5 +1,8 @@
 // What the server dispatches to: one entry per `POST /<Subsystem>.<Method>` path.
 
+import type { z } from 'zod';
+import { parseRequest } from './parse-request.ts';
+
 export interface Route {
   /** Methods without arguments get an empty body from Docker; all others need a JSON object. */
   needsBody: boolean;
@@ -7,3 +10,13 @@ export interface Route {
 }
 
 export type RouteTable = Record<string, Route>;
+
+/** A method without arguments. */
+export function noArgs(fn: () => object | Promise<object>): Route {
+  return { needsBody: false, handle: async () => fn() };
+}
+
+/** A method whose body must match `schema`; `fn` only ever sees a validated request. */
+export function withBody<S extends z.ZodType>(method: string, schema: S, fn: (req: z.infer<S>) => object | Promise<object>): Route {
+  return { needsBody: true, handle: async (body) => fn(parseRequest(method, schema, body)) };
+}

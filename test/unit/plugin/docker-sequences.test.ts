@@ -305,6 +305,22 @@ describe('plugin: Docker call sequences', () => {
     expect((await f.call('/IpamDriver.RequestAddress', { PoolID: poolId, Address: '' }))['Address']).to.equal('10.33.0.2/24');
   });
 
+  it('serializes concurrent requests: parallel runs all land, a repeated CreateEndpoint makes one veth', async () => {
+    const net = networkId(19);
+    const { poolId } = await createNetwork(f, net);
+    const runs = await Promise.all(Array.from({ length: 12 }, (_, i) => run(net, endpointId(100 + i), poolId)));
+    expect(new Set(runs.map((r) => r.address)).size).to.equal(12);
+    const ep = endpointId(200);
+    const body = { NetworkID: net, EndpointID: ep, Interface: { Address: '10.33.0.200/24' } };
+    const replies = await Promise.all([1, 2, 3].map(() => f.call('/NetworkDriver.CreateEndpoint', body)));
+    expect(replies[1]).to.deep.equal(replies[0]);
+    expect(replies[2]).to.deep.equal(replies[0]);
+    expect(f.datapath.callsOf('createVeth').filter((c) => (c[0] as { hostName: string }).hostName === 'vethwl' + ep.slice(0, 9))).to.have.length(1);
+    await f.restart();
+    expect(f.server.status().networks[0]?.endpoints).to.equal(13);
+    expect(f.ipam.status().pools[0]?.allocated).to.equal(12);
+  });
+
   it('reconciles: deletes unrecorded vethwl links, reports records without veth', async () => {
     const net = networkId(18);
     await createNetwork(f, net);
