@@ -156,6 +156,13 @@ describe('lab harness (root)', function () {
     expect(leftovers(owner.id)).to.deep.equal([]);
   });
 
+  it('tears a lab down when its process is interrupted (SIGINT)', async function () {
+    const owner = await startOwner('hold');
+    process.kill(owner.pid, 'SIGINT');
+    expect(await owner.exited).to.equal(130);
+    expect(leftovers(owner.id)).to.deep.equal([]);
+  });
+
   it('sweeps the lab of a crashed (SIGKILLed) run, and only that one', async function () {
     const owner = await startOwner('hold');
     try {
