@@ -5,7 +5,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadNative } from '../../datapath/native/index.ts';
-import type { FdHandle, NativeError } from '../../datapath/native/index.ts';
+import type { NativeError } from '../../datapath/native/index.ts';
+import { TapDevice } from '../../datapath/tap.ts';
+import { setNetSysctl } from '../../datapath/sysctl.ts';
 import { NETLINK_ROUTE } from '../../datapath/netlink/constants.ts';
 import { RtnetlinkClient } from '../../datapath/netlink/rtnetlink/client.ts';
 import { TestNetns, requireRoot } from './netns-fixture.ts';
@@ -95,10 +97,15 @@ describe('native addon (kernel)', function () {
     expect(fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8')).to.equal(rootBefore);
     const err = thrown(() => native.writeFileInNetns(ns.path, '/proc/sys/net/ipv4/no_such_knob', '1'));
     expect(err.code).to.equal('ENOENT');
+    // the same through the sysctl helper, on a per-interface key
+    setNetSysctl('ipv4.conf.lo.arp_accept', 1, { netns: ns.path });
+    expect(ns.exec('cat', '/proc/sys/net/ipv4/conf/lo/arp_accept').trim()).to.equal('1');
+    setNetSysctl('ipv4/conf/lo/arp_accept', 0, { netns: ns.path });
+    expect(ns.exec('cat', '/proc/sys/net/ipv4/conf/lo/arp_accept').trim()).to.equal('0');
   });
 
   describe('TAP devices', function () {
-    let handle: FdHandle | undefined;
+    let handle: { close(): void } | undefined;
     let pinger: ReturnType<typeof spawn> | undefined;
     afterEach(function () {
       handle?.close();
@@ -117,16 +124,19 @@ describe('native addon (kernel)', function () {
       expect(ns.ipJson<IpLink[]>('link').map((l) => l.ifname)).to.not.include('wvtap0');
     });
 
-    it('reads frames the kernel sends out of the tap and injects frames into it', async function () {
+    it('reads frames the kernel sends out of the tap and injects frames into it (TapDevice)', async function () {
       this.timeout(10000);
-      const tap = native.openTap('wvtap1', ns.path);
       const frames: Buffer[] = [];
       let wake: (() => void) | undefined;
-      handle = new native.FdHandle(tap.fd, 'tap', (f) => {
-        frames.push(f);
-        wake?.();
-      }, () => undefined);
-      handle.ref();
+      const tap = TapDevice.open('wvtap1', {
+        netns: ns.path,
+        onFrame: (f) => {
+          frames.push(f);
+          wake?.();
+        },
+      });
+      handle = tap;
+      tap.ref();
       ns.ip('addr', 'add', '10.32.5.1/24', 'dev', 'wvtap1');
       ns.ip('link', 'set', 'wvtap1', 'up');
       // the kernel ARPs for 10.32.5.2 out of the tap
@@ -151,7 +161,7 @@ describe('native addon (kernel)', function () {
         ourMac, Buffer.from([10, 32, 5, 2]),
         askerMac, Buffer.from([10, 32, 5, 1]),
       ]);
-      expect(handle.send(reply)).to.equal(reply.length);
+      expect(tap.send(reply)).to.equal(true);
       let neigh: { dst: string; lladdr?: string }[] = [];
       for (let i = 0; i < 40; i++) {
         neigh = ns.ipJson<{ dst: string; lladdr?: string }[]>('neigh', 'show', 'dev', 'wvtap1');
