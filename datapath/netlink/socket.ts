@@ -56,6 +56,7 @@ export class NetlinkSocket {
   readonly protocol: number;
   readonly portId: number;
   private readonly handle: FdHandle;
+  private readonly native: WeaveNative;
   private readonly pending = new Map<number, Pending>();
   private readonly timeoutMs: number;
   private nextSeq = 1;
@@ -64,6 +65,7 @@ export class NetlinkSocket {
 
   private constructor(protocol: number, fd: number, native: WeaveNative, timeoutMs: number) {
     this.protocol = protocol;
+    this.native = native;
     this.timeoutMs = timeoutMs;
     this.portId = native.netlinkPortId(fd);
     this.handle = new native.FdHandle(
@@ -87,6 +89,12 @@ export class NetlinkSocket {
 
   get fd(): number {
     return this.handle.fd;
+  }
+
+  /** Joins a multicast group (rtnetlink RTNLGRP_*, or a genetlink family's group id); the
+   *  group's messages then arrive at the notification listener. */
+  addMembership(group: number): void {
+    this.native.netlinkAddMembership(this.handle.fd, group);
   }
 
   /** Receive messages nobody asked for (multicast notifications). */

@@ -3,7 +3,10 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import { RtnetlinkClient } from '../../datapath/netlink/rtnetlink/client.ts';
 import { NetlinkError } from '../../datapath/netlink/netlink-error.ts';
-import { AF_INET, AF_INET6, NTF_SELF } from '../../datapath/netlink/rtnetlink/constants.ts';
+import { AF_INET, AF_INET6, NTF_SELF, RTM_DELLINK, RTM_NEWLINK } from '../../datapath/netlink/rtnetlink/constants.ts';
+import { decodeLink } from '../../datapath/netlink/rtnetlink/link.ts';
+import { NetlinkSocket } from '../../datapath/netlink/socket.ts';
+import { NETLINK_ROUTE } from '../../datapath/netlink/constants.ts';
 import { TestNetns, requireRoot } from './netns-fixture.ts';
 import type { IpLink } from './netns-fixture.ts';
 
@@ -137,6 +140,32 @@ describe('rtnetlink client (kernel)', function () {
       }
       await Promise.all(Array.from({ length: 60 }, (_, i) => rtnl.deleteLink(`m${i}a`)));
       expect(ns.ipJson<IpLink[]>('link').filter((l) => l.ifname.startsWith('m'))).to.have.length(0);
+    });
+
+    it('delivers link notifications to a socket that joined RTNLGRP_LINK', async function () {
+      const RTNLGRP_LINK = 1;
+      const sock = NetlinkSocket.open(NETLINK_ROUTE, { netns: ns.path });
+      const seen: { type: number; name: string }[] = [];
+      try {
+        sock.addMembership(RTNLGRP_LINK);
+        let wake: () => void = () => undefined;
+        sock.onNotification((m) => {
+          if (m.type === RTM_NEWLINK || m.type === RTM_DELLINK) seen.push({ type: m.type, name: decodeLink(m.payload).name });
+          wake();
+        });
+        await rtnl.createBridge('brnote');
+        await rtnl.deleteLink('brnote');
+        const deadline = Date.now() + 2000;
+        while (!seen.some((s) => s.type === RTM_DELLINK) && Date.now() < deadline) {
+          await new Promise<void>((r) => {
+            wake = r;
+            setTimeout(r, 50);
+          });
+        }
+      } finally {
+        sock.close();
+      }
+      expect(seen.filter((s) => s.name === 'brnote').map((s) => s.type)).to.include.members([RTM_NEWLINK, RTM_DELLINK]);
     });
 
     it('deletes by name and by index; a missing link is ENODEV; getLink of a missing one is undefined', async function () {
