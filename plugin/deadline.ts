@@ -6,15 +6,23 @@ import { PluginError } from './plugin-error.ts';
 
 export class DeadlineExceededError extends PluginError {
   constructor(what: string, ms: number) {
-    super(`${what} did not finish within ${Math.round(ms / 100) / 10} s; the operation may still complete, retry it`, 500);
+    super(`${what} did not finish within ${Math.round(ms / 100) / 10} s; retry it`, 500);
     this.name = 'DeadlineExceededError';
   }
 }
 
-/** Resolve like `work`, or reject with DeadlineExceededError after `ms`. The work itself is not
- *  cancelled (its state change stays serialized behind the store lock); its late failure is
- *  handed to `onLateError` so it is never an unhandled rejection. */
-export function withDeadline<T>(work: Promise<T>, ms: number, what: string, onLateError: (err: unknown) => void): Promise<T> {
+/** Lets a handler that finishes late learn that Docker has already been told it failed, so it
+ *  can undo what it did: a failed request must leave state unchanged. */
+export interface RequestContext {
+  expired(): boolean;
+}
+
+/** Run `start` and resolve like it, or reject with DeadlineExceededError after `ms`. The work is
+ *  not cancelled (its state change stays serialized behind the store lock); it can check
+ *  `ctx.expired()` when done, and its late failure goes to `onLateError` rather than becoming
+ *  an unhandled rejection. A result settled before the timer fires always wins: the check and
+ *  the settlement are separated by microtasks only, never by a timer tick. */
+export function withDeadline<T>(start: (ctx: RequestContext) => Promise<T>, ms: number, what: string, onLateError: (err: unknown) => void): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   let expired = false;
   const timeout = new Promise<never>((_, reject) => {
@@ -23,6 +31,7 @@ export function withDeadline<T>(work: Promise<T>, ms: number, what: string, onLa
       reject(new DeadlineExceededError(what, ms));
     }, ms);
   });
+  const work = start({ expired: () => expired });
   work.catch((err: unknown) => {
     if (expired) onLateError(err);
   });

@@ -24,7 +24,7 @@ export class IpamDriver {
         const spaces = ipam.defaultAddressSpaces();
         return { LocalDefaultAddressSpace: spaces.local, GlobalDefaultAddressSpace: spaces.global };
       }),
-      '/IpamDriver.RequestPool': withBody('RequestPool', requestPoolSchema, async (req) => {
+      '/IpamDriver.RequestPool': withBody('RequestPool', requestPoolSchema, async (req, ctx) => {
         const pool = emptyToUndefined(req.Pool);
         const subPool = emptyToUndefined(req.SubPool);
         const grant = await ipam.requestPool({
@@ -33,6 +33,12 @@ export class IpamDriver {
           options: req.Options ?? {},
           v6: req.V6 ?? false,
         });
+        if (ctx.expired()) {
+          // Docker was already told this failed and will never release it.
+          await ipam.releasePool(grant.poolId);
+          this.deps.logger.warn('RequestPool finished after its deadline; released', { poolId: grant.poolId });
+          return {};
+        }
         this.deps.logger.debug('pool granted', { poolId: grant.poolId, pool: grant.pool });
         return { PoolID: grant.poolId, Pool: grant.pool, Data: grant.data };
       }),
@@ -40,13 +46,18 @@ export class IpamDriver {
         await ipam.releasePool(req.PoolID);
         return {};
       }),
-      '/IpamDriver.RequestAddress': withBody('RequestAddress', requestAddressSchema, async (req) => {
+      '/IpamDriver.RequestAddress': withBody('RequestAddress', requestAddressSchema, async (req, ctx) => {
         const address = emptyToUndefined(req.Address);
         const granted = await ipam.requestAddress({
           poolId: req.PoolID,
           ...(address === undefined ? {} : { address }),
           options: stringValues(req.Options ?? {}),
         });
+        if (ctx.expired()) {
+          await ipam.releaseAddress(req.PoolID, granted);
+          this.deps.logger.warn('RequestAddress finished after its deadline; released', { poolId: req.PoolID, address: granted });
+          return {};
+        }
         return { Address: granted, Data: {} };
       }),
       '/IpamDriver.ReleaseAddress': withBody('ReleaseAddress', releaseAddressSchema, async (req) => {

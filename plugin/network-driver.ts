@@ -22,9 +22,11 @@ import type { EndpointRecord, NetworkRecord, NetworkStore } from './network-stor
 import { parseNetworkDriverOptions } from './network-options.ts';
 import { PluginError } from './plugin-error.ts';
 import { noArgs, withBody, type RouteTable } from './route.ts';
+import type { RequestContext } from './deadline.ts';
 import { isHostVethName, vethNamesFor } from './veth-names.ts';
 
 const GENERIC_OPTIONS = 'com.docker.network.generic';
+const NEVER_EXPIRES: RequestContext = { expired: () => false };
 const MULTICAST_ROUTE = { Destination: '224.0.0.0/4', RouteType: 1 } as const;
 /** The prefix Docker renames the guest veth to inside the container (eth0, eth1, ...). */
 const CONTAINER_IFNAME_PREFIX = 'eth';
@@ -63,9 +65,9 @@ export class NetworkDriver {
       // the same-named network on every host is one L2 overlay.
       '/NetworkDriver.GetCapabilities': noArgs(() => ({ Scope: 'local', ConnectivityScope: 'global' })),
       '/NetworkDriver.GwAllocCheck': withBody('GwAllocCheck', gwAllocCheckSchema, () => ({ SkipIPv4: true, SkipIPv6: true })),
-      '/NetworkDriver.CreateNetwork': withBody('CreateNetwork', createNetworkSchema, (req) => this.createNetwork(req)),
+      '/NetworkDriver.CreateNetwork': withBody('CreateNetwork', createNetworkSchema, (req, ctx) => this.createNetwork(req, ctx)),
       '/NetworkDriver.DeleteNetwork': withBody('DeleteNetwork', networkOnlySchema, (req) => this.deleteNetwork(req.NetworkID)),
-      '/NetworkDriver.CreateEndpoint': withBody('CreateEndpoint', createEndpointSchema, (req) => this.createEndpoint(req)),
+      '/NetworkDriver.CreateEndpoint': withBody('CreateEndpoint', createEndpointSchema, (req, ctx) => this.createEndpoint(req, ctx)),
       '/NetworkDriver.EndpointOperInfo': withBody('EndpointOperInfo', endpointRefSchema, (req) => this.endpointOperInfo(req.EndpointID)),
       '/NetworkDriver.DeleteEndpoint': withBody('DeleteEndpoint', endpointRefSchema, (req) => this.deleteEndpoint(req.EndpointID)),
       '/NetworkDriver.Join': withBody('Join', joinSchema, (req) => this.join(req.EndpointID)),
@@ -84,7 +86,7 @@ export class NetworkDriver {
     };
   }
 
-  async createNetwork(req: CreateNetworkRequest): Promise<object> {
+  async createNetwork(req: CreateNetworkRequest, ctx: RequestContext = NEVER_EXPIRES): Promise<object> {
     const options = req.Options ?? {};
     if (options['com.docker.network.enable_ipv6'] === true || (req.IPv6Data ?? []).length > 0) {
       throw new PluginError('IPv6 is not supported by weave yet; create the network without --ipv6 and without an IPv6 subnet');
@@ -114,6 +116,12 @@ export class NetworkDriver {
       const existing = this.store.getNetwork(record.id);
       if (existing !== undefined && JSON.stringify(existing) === JSON.stringify(record)) return;
       await this.store.update((s) => void s.networks.set(record.id, record));
+      if (ctx.expired()) {
+        // Docker was already told this failed; put things back as they were.
+        await this.store.update((s) => void (existing === undefined ? s.networks.delete(record.id) : s.networks.set(record.id, existing)));
+        this.log.warn('CreateNetwork finished after its deadline; undone', { networkId: record.id });
+        return;
+      }
       this.log.info('network created', { ...record });
     });
     return {};
@@ -134,7 +142,7 @@ export class NetworkDriver {
     return {};
   }
 
-  async createEndpoint(req: CreateEndpointRequest): Promise<object> {
+  async createEndpoint(req: CreateEndpointRequest, ctx: RequestContext = NEVER_EXPIRES): Promise<object> {
     const iface = req.Interface ?? {};
     if (iface.AddressIPv6 !== undefined && iface.AddressIPv6 !== '') throw new PluginError('IPv6 addresses are not supported by weave yet');
     if (iface.Address === undefined || iface.Address === '') {
@@ -186,6 +194,13 @@ export class NetworkDriver {
         // Unrecorded, the veth would be a leak nobody deletes; Docker sees the error and rolls back.
         await this.datapath.deleteLink(names.host).catch((cleanupErr: unknown) => this.log.warn('cannot remove veth after failed write', { veth: names.host, error: String(cleanupErr) }));
         throw err;
+      }
+      if (ctx.expired() && existing === undefined) {
+        // Docker was already told this failed and will not delete what it never got.
+        await this.datapath.deleteLink(names.host);
+        await this.store.update((s) => void s.endpoints.delete(record.id));
+        this.log.warn('CreateEndpoint finished after its deadline; undone', { endpointId: record.id });
+        return {};
       }
       this.log.info('endpoint created', { ...record });
       return reply(record);

@@ -197,9 +197,11 @@ export class PluginServer {
       if (!route.needsBody && body !== undefined && !isPlainObject(body)) {
         throw new BadRequestError(`${method}: takes no arguments; expected an empty body or a JSON object`);
       }
-      const work = this.ready.then(() => route.handle(route.needsBody ? body : undefined));
-      const result = await withDeadline(work, this.deadlineMs, method, (err) =>
-        this.log.warn('request failed after its deadline', { method, error: errorMessage(err) }),
+      const result = await withDeadline(
+        (ctx) => this.ready.then(() => route.handle(route.needsBody ? body : undefined, ctx)),
+        this.deadlineMs,
+        method,
+        (err) => this.log.warn('request failed after its deadline', { method, error: errorMessage(err) }),
       );
       this.log.debug('plugin request', { method, ms: Date.now() - started });
       reply(res, 200, result);

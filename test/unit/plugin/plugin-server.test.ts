@@ -8,10 +8,12 @@ import { fileURLToPath } from 'node:url';
 import { silentLogger } from '../../../common/logger.ts';
 import { LocalIpam } from '../../../ipam/local-ipam.ts';
 import { PluginServer } from '../../../plugin/plugin-server.ts';
-import { call } from './plugin-client.ts';
+import { call, post } from './plugin-client.ts';
+import type { Ipam } from '../../../ipam/contract.ts';
 import { BRIDGE, createNetwork, endpointId, MTU, NETWORK_STATE, networkId, PluginFixture } from './plugin-fixture.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('plugin: PluginServer lifecycle', () => {
   let f: PluginFixture;
@@ -107,23 +109,64 @@ describe('plugin: PluginServer lifecycle', () => {
     expect(existsSync(socketPath)).to.equal(false);
   });
 
-  it('answers 500 before its deadline when the datapath hangs, and recovers', async () => {
+  it('answers 500 before its deadline when the datapath hangs, and undoes the late endpoint', async () => {
     await f.close();
     f = await PluginFixture.create({ requestDeadlineMs: 300 });
     await createNetwork(f, networkId(1));
+    const before = await f.stateFiles();
     const release = f.datapath.hangOn('createVeth');
     const started = Date.now();
-    const reply = await f.post('/NetworkDriver.CreateEndpoint', JSON.stringify({ NetworkID: networkId(1), EndpointID: endpointId(1), Interface: { Address: '10.33.0.1/24' } }));
+    const body = { NetworkID: networkId(1), EndpointID: endpointId(1), Interface: { Address: '10.33.0.1/24' } };
+    const reply = await f.post('/NetworkDriver.CreateEndpoint', JSON.stringify(body));
     expect(Date.now() - started).to.be.within(250, 2000);
     expect(reply.status).to.equal(500);
     expect(reply.json['Err']).to.match(/CreateEndpoint did not finish within 0\.3 s/);
     // methods that need no state lock still answer
     expect(await f.call('/Plugin.Activate')).to.have.property('Implements');
     release();
-    // Docker's retry finds the endpoint the late operation completed
-    const retry = await f.call('/NetworkDriver.CreateEndpoint', { NetworkID: networkId(1), EndpointID: endpointId(1), Interface: { Address: '10.33.0.1/24' } });
-    expect(retry).to.have.nested.property('Interface.MacAddress');
+    // the late operation completes and then removes what Docker never got
+    await f.server.reconcile();
+    expect(await f.stateFiles()).to.deep.equal(before);
+    expect(f.datapath.links.has('vethwl' + endpointId(1).slice(0, 9))).to.equal(false);
     expect(f.datapath.callsOf('createVeth')).to.have.length(1);
+    // Docker's retry works
+    const retry = await f.call('/NetworkDriver.CreateEndpoint', body);
+    expect(retry).to.have.nested.property('Interface.MacAddress');
+    expect(f.server.status().endpoints).to.equal(1);
+  });
+
+  it('releases pools and addresses whose request finished after the deadline', async () => {
+    await f.close();
+    f = await PluginFixture.create({ requestDeadlineMs: 200 });
+    const { poolId } = await createNetwork(f, networkId(1));
+    // an IPAM that is slow on purpose, in front of the real one
+    let delay = 0;
+    const real = f.ipam;
+    const slow: Ipam = {
+      start: () => real.start(),
+      stop: () => real.stop(),
+      defaultAddressSpaces: () => real.defaultAddressSpaces(),
+      requestPool: async (req) => (await sleep(delay), real.requestPool(req)),
+      releasePool: (id) => real.releasePool(id),
+      requestAddress: async (req) => (await sleep(delay), real.requestAddress(req)),
+      releaseAddress: (id, a) => real.releaseAddress(id, a),
+      status: () => real.status(),
+    };
+    const server = new PluginServer({ socketPath: join(f.dir, 'slow.sock'), ipam: slow, datapath: f.datapath, dataDir: join(f.dir, 'slow'), logger: silentLogger(), bridgeName: BRIDGE, mtu: MTU, requestDeadlineMs: 200 });
+    await server.start();
+    try {
+      const sock = join(f.dir, 'slow.sock');
+      const before = f.ipam.status();
+      delay = 400;
+      expect((await post(sock, '/IpamDriver.RequestAddress', JSON.stringify({ PoolID: poolId, Address: '' }))).status).to.equal(500);
+      expect((await post(sock, '/IpamDriver.RequestPool', JSON.stringify({ AddressSpace: 'weavelocal', Pool: '' }))).status).to.equal(500);
+      await sleep(600);
+      expect(f.ipam.status()).to.deep.equal(before);
+      delay = 0;
+      expect(await call(sock, '/IpamDriver.RequestAddress', { PoolID: poolId, Address: '' })).to.deep.equal({ Address: '10.33.0.1/24', Data: {} });
+    } finally {
+      await server.stop();
+    }
   });
 
   it('keeps acknowledged state across kill -9', async function () {
