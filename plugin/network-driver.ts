@@ -173,12 +173,14 @@ export class NetworkDriver {
       await this.removeLeftover(names.host);
       await this.removeLeftover(names.guest);
 
+      // A re-created veth keeps the MAC Docker was already given for this endpoint.
+      const guestMac = requestedMac ?? existing?.mac;
       const veth = await this.datapath.createVeth({
         hostName: names.host,
         guestName: names.guest,
         bridge: this.deps.bridgeName,
         mtu: this.deps.mtu,
-        ...(requestedMac === undefined ? {} : { guestMac: requestedMac }),
+        ...(guestMac === undefined ? {} : { guestMac }),
       });
       const record: EndpointRecord = {
         id: req.EndpointID,

@@ -228,10 +228,12 @@ describe('plugin: Docker call sequences', () => {
     const net = networkId(12);
     const ep = endpointId(12);
     await createNetwork(f, net);
-    await f.call('/NetworkDriver.CreateEndpoint', { NetworkID: net, EndpointID: ep, Interface: { Address: '10.33.0.1/24' } });
+    const first = await f.call('/NetworkDriver.CreateEndpoint', { NetworkID: net, EndpointID: ep, Interface: { Address: '10.33.0.1/24' } });
     await f.datapath.deleteLink('vethwl' + ep.slice(0, 9));
     const again = await f.call('/NetworkDriver.CreateEndpoint', { NetworkID: net, EndpointID: ep, Interface: { Address: '10.33.0.1/24' } });
     expect(f.datapath.callsOf('createVeth')).to.have.length(2);
+    // same MAC as Docker was given the first time, now on the new veth
+    expect(again).to.deep.equal(first);
     expect(again).to.deep.equal({ Interface: { MacAddress: f.datapath.links.get('vethwg' + ep.slice(0, 9))?.mac } });
   });
 
