@@ -2,6 +2,8 @@
 // network of Docker's own bridge driver, created in the same run on the same engine. Prints
 // numbers side by side; no pass/fail (the goal is a ratio of at most 1.1x).
 //   npx tsx bench/docker-run.ts [--runs N] [--warmup N]
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Lab } from '../test/harness/lab.ts';
 import type { LabHost } from '../test/harness/lab-host.ts';
@@ -44,6 +46,32 @@ async function timeRun(h: LabHost, network: string): Promise<number> {
   return performance.now() - t0;
 }
 
+/** Time our plugin spent per Docker call during the measured runs, from the daemon's debug log
+ *  (JSON lines with method and ms): tells our handlers' share of the difference from Docker's. */
+function pluginTimeSince(logPath: string, sinceIso: string): Map<string, { calls: number; ms: number }> {
+  const per = new Map<string, { calls: number; ms: number }>();
+  let text = '';
+  try {
+    text = readFileSync(logPath, 'utf8');
+  } catch {
+    return per;
+  }
+  for (const line of text.split('\n')) {
+    let rec: { message?: string; method?: string; ms?: number; timestamp?: string };
+    try {
+      rec = JSON.parse(line) as typeof rec;
+    } catch {
+      continue;
+    }
+    if (rec.message !== 'plugin request' || !rec.method || typeof rec.ms !== 'number' || !rec.timestamp || rec.timestamp < sinceIso) continue;
+    const e = per.get(rec.method) ?? { calls: 0, ms: 0 };
+    e.calls++;
+    e.ms += rec.ms;
+    per.set(rec.method, e);
+  }
+  return per;
+}
+
 function row(label: string, cells: (string | number)[]): string {
   return label.padEnd(10) + cells.map((c) => (typeof c === 'number' ? c.toFixed(0) : c).padStart(14)).join('');
 }
@@ -52,7 +80,7 @@ requireBuiltCli();
 const lab = await Lab.up({ hosts: 1 });
 try {
   const h = lab.host(1);
-  await launchWeave(h);
+  await launchWeave(h, '--log-level', 'debug');
   await waitForDockerNetwork(h, 'weave');
   await h.docker('network', 'create', '-d', 'bridge', '--subnet', BRIDGE_SUBNET, BRIDGE_NET);
 
@@ -61,6 +89,7 @@ try {
     await timeRun(h, BRIDGE_NET);
   }
   // interleaved, so drift in machine load hits both sides alike
+  const measuredFrom = new Date().toISOString();
   const weave: number[] = [];
   const bridge: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -75,6 +104,17 @@ try {
     console.log(row(k, [w[k], b[k], `${(w[k] / b[k]).toFixed(2)}x`]));
   }
   console.log(`goal: weave/bridge <= 1.10x (median ${(w.median / b.median).toFixed(2)}x, mean ${(w.mean / b.mean).toFixed(2)}x)`);
+  const plugin = pluginTimeSince(join(h.files.weaveData, 'weave.log'), measuredFrom);
+  if (plugin.size) {
+    let total = 0;
+    const parts = [...plugin].map(([m, e]) => {
+      total += e.ms;
+      return `${m} ${(e.ms / runs).toFixed(1)}`;
+    });
+    console.log(`plugin handler time per weave run: ${(total / runs).toFixed(1)} ms (${parts.join(', ')})`);
+  } else {
+    console.log('plugin handler time: n/a (no "plugin request" debug lines in weave.log)');
+  }
   await h.tryDocker(['network', 'rm', BRIDGE_NET]);
 } finally {
   await lab.down();
