@@ -9,6 +9,7 @@ import { LabHost } from './lab-host.ts';
 import { LabLayout, MAX_HOSTS, UNDERLAY_GATEWAY } from './lab-layout.ts';
 import { teardownLabSync } from './lab-teardown.ts';
 import { requireRoot } from './require-root.ts';
+import { requireTools } from './require-tools.ts';
 import { runCommand } from './run-command.ts';
 import { ownerRecord, sweepStaleLabs } from './stale-labs.ts';
 import { waitFor } from './wait.ts';
@@ -87,6 +88,8 @@ export class Lab {
     const t0 = performance.now();
     const since = (): string => `${((performance.now() - t0) / 1000).toFixed(2)} s`;
 
+    const dockerd = opts.dockerd ?? '/usr/sbin/dockerd';
+    requireTools([dockerd, 'docker', 'ip', 'nsenter', 'unshare', 'findmnt', 'mount', 'umount', 'sysctl', 'tar', 'ldd', '/bin/busybox', '/usr/bin/iperf3']);
     const stale = sweepStaleLabs();
     if (stale.swept.length) log(`swept stale labs ${stale.swept.join(', ')}${stale.problems.length ? `; problems: ${stale.problems.join('; ')}` : ''}`);
     const tarball = ensureImageTarball();
@@ -103,7 +106,7 @@ export class Lab {
       const holders = await Promise.all(Array.from({ length: n }, (_, i) => lab.makeHost(i + 1)));
       holders.forEach((pid, i) => lab.hosts.push(new LabHost(i + 1, layout, pid)));
       log(`lab ${layout.id}: namespaces ready (${since()})`);
-      for (const h of lab.hosts) lab.startDockerd(h, opts.dockerd ?? '/usr/sbin/dockerd');
+      for (const h of lab.hosts) lab.startDockerd(h, dockerd);
       await Promise.all(lab.hosts.map((h) => lab.waitDockerd(h, opts.engineTimeoutMs ?? 30_000)));
       log(`lab ${layout.id}: engines answer (${since()})`);
       await Promise.all(lab.hosts.map((h) => importImage(h.dockerSocket, tarball)));
