@@ -25,6 +25,8 @@ export interface NetlinkSocketOptions {
   timeoutMs?: number;
   /** Multicast groups to bind to (legacy bitmask, rtnetlink RTMGRP_*). */
   groups?: number;
+  /** SO_RCVBUF; default 1 MiB so big dumps and bursts of notifications do not overrun. */
+  receiveBufferBytes?: number;
   /** The addon; injected by tests, loaded from the build directory otherwise. */
   native?: WeaveNative;
 }
@@ -61,6 +63,7 @@ export class NetlinkSocket {
   private readonly timeoutMs: number;
   private nextSeq = 1;
   private listener: ((msg: NetlinkMessage) => void) | undefined;
+  private errorListener: ((err: NetlinkError) => void) | undefined;
   private closed = false;
 
   private constructor(protocol: number, fd: number, native: WeaveNative, timeoutMs: number) {
@@ -78,7 +81,7 @@ export class NetlinkSocket {
 
   static open(protocol: number, opts: NetlinkSocketOptions = {}): NetlinkSocket {
     const native = opts.native ?? loadNative();
-    const fd = native.openNetlink(protocol, opts.netns, 1 << 20, opts.groups ?? 0);
+    const fd = native.openNetlink(protocol, opts.netns, opts.receiveBufferBytes ?? 1 << 20, opts.groups ?? 0);
     try {
       return new NetlinkSocket(protocol, fd, native, opts.timeoutMs ?? 5000);
     } catch (err) {
@@ -95,6 +98,12 @@ export class NetlinkSocket {
    *  group's messages then arrive at the notification listener. */
   addMembership(group: number): void {
     this.native.netlinkAddMembership(this.handle.fd, group);
+  }
+
+  /** Socket-level errors. ENOBUFS means the kernel dropped messages for us: a notification
+   *  consumer must resynchronise (dump) because it missed events. */
+  onError(listener: ((err: NetlinkError) => void) | undefined): void {
+    this.errorListener = listener;
   }
 
   /** Receive messages nobody asked for (multicast notifications). */
@@ -240,6 +249,7 @@ export class NetlinkSocket {
   }
 
   private onSocketError(err: NativeError): void {
+    this.errorListener?.(new NetlinkError(err.errno, `netlink socket: ${err.syscall ?? 'recv'}`));
     // ENOBUFS: the kernel dropped messages for us, so any pending reply may be lost.
     for (const entry of [...this.pending.values()]) {
       this.settle(entry, new NetlinkError(err.errno, `${entry.context}: ${err.message}`));

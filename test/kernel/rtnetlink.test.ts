@@ -3,8 +3,8 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import { RtnetlinkClient } from '../../datapath/netlink/rtnetlink/client.ts';
 import { NetlinkError } from '../../datapath/netlink/netlink-error.ts';
-import { AF_INET, AF_INET6, NTF_SELF, RTM_DELLINK, RTM_NEWLINK } from '../../datapath/netlink/rtnetlink/constants.ts';
-import { decodeLink } from '../../datapath/netlink/rtnetlink/link.ts';
+import { AF_INET, AF_INET6, NTF_SELF, RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK } from '../../datapath/netlink/rtnetlink/constants.ts';
+import { decodeLink, encodeLinkSelector } from '../../datapath/netlink/rtnetlink/link.ts';
 import { NetlinkSocket } from '../../datapath/netlink/socket.ts';
 import { NETLINK_ROUTE } from '../../datapath/netlink/constants.ts';
 import { TestNetns, requireRoot } from './netns-fixture.ts';
@@ -166,6 +166,27 @@ describe('rtnetlink client (kernel)', function () {
         sock.close();
       }
       expect(seen.filter((s) => s.name === 'brnote').map((s) => s.type)).to.include.members([RTM_NEWLINK, RTM_DELLINK]);
+    });
+
+    it('reports ENOBUFS when notifications overrun a small receive buffer', async function () {
+      const RTNLGRP_LINK = 1;
+      const sock = NetlinkSocket.open(NETLINK_ROUTE, { netns: ns.path, receiveBufferBytes: 4096 });
+      const errors: string[] = [];
+      try {
+        sock.addMembership(RTNLGRP_LINK);
+        sock.onNotification(() => undefined);
+        sock.onError((e) => errors.push(e.code));
+        // iproute2 runs synchronously, so our loop cannot read while the events pile up
+        for (let i = 0; i < 20; i++) ns.ip('link', 'add', `ob${i}`, 'type', 'bridge');
+        await new Promise((r) => setTimeout(r, 100));
+        // the socket is still usable after the overrun
+        const replies = await sock.request(RTM_GETLINK, 0, encodeLinkSelector('ob0'));
+        expect(replies).to.have.length(1);
+      } finally {
+        sock.close();
+        for (let i = 0; i < 20; i++) ns.ip('link', 'del', `ob${i}`);
+      }
+      expect(errors).to.include('ENOBUFS');
     });
 
     it('deletes by name and by index; a missing link is ENODEV; getLink of a missing one is undefined', async function () {

@@ -140,9 +140,14 @@ void FdHandle::OnPoll(uv_poll_t* poll, int status, int /*events*/) {
   if (self == nullptr || self->closed_) return;
   Napi::HandleScope scope(self->Env());
   if (status < 0) {
-    // A broken fd would report the same error on every loop turn: stop watching it.
-    uv_poll_stop(poll);
-    self->DeliverError(-status, "poll");
+    // libuv turns POLLERR into UV_EBADF and stops the watcher. On a netlink socket POLLERR
+    // usually means a pending ENOBUFS (the kernel dropped messages for us): reading consumes
+    // it and the socket stays usable, so drain and watch again. A really broken fd fails the
+    // read with a fatal error, which is delivered, and the watcher stays stopped.
+    if (self->Drain() && !self->closed_ && self->poll_ != nullptr) {
+      int rc = uv_poll_start(self->poll_, UV_READABLE, &FdHandle::OnPoll);
+      if (rc != 0) self->DeliverError(-rc, "uv_poll_start");
+    }
     return;
   }
   self->Drain();
@@ -158,7 +163,7 @@ void FdHandle::DeliverError(int err, const std::string& what) {
   }
 }
 
-void FdHandle::Drain() {
+bool FdHandle::Drain() {
   Napi::Env env = Env();
   // A local handle keeps this object alive even if a callback closes it and drops it.
   Napi::Object self = Value();
@@ -181,10 +186,10 @@ void FdHandle::Drain() {
     }
     if (n < 0) {
       int err = errno;
-      if (err == EAGAIN || err == EWOULDBLOCK) return;
+      if (err == EAGAIN || err == EWOULDBLOCK) return true;
       // ENOBUFS on netlink = the kernel dropped messages for us; the socket stays usable.
       DeliverError(err, netlink_ ? "recvmsg" : "read");
-      if (err != ENOBUFS) return;
+      if (err != ENOBUFS) return false;
       continue;
     }
     if (truncated) {
@@ -196,9 +201,10 @@ void FdHandle::Drain() {
     if (env.IsExceptionPending()) {
       Napi::Error thrown = env.GetAndClearPendingException();
       napi_fatal_exception(env, thrown.Value());
-      return;
+      return true;
     }
   }
+  return true;
 }
 
 }  // namespace weave

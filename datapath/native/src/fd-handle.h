@@ -30,7 +30,8 @@ class FdHandle : public Napi::ObjectWrap<FdHandle> {
   Napi::Value IsClosed(const Napi::CallbackInfo& info);
 
   static void OnPoll(uv_poll_t* poll, int status, int events);
-  void Drain();
+  // Reads up to kBatch datagrams; false if the fd failed with an unrecoverable error.
+  bool Drain();
   void DeliverError(int err, const std::string& what);
   void CloseInternal();
 
