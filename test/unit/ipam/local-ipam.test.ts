@@ -232,6 +232,17 @@ describe('ipam/LocalIpam', () => {
       await again.stop();
     });
 
+    it('keeps existing pools when restarted with another range, and carves new ones from the new range', async () => {
+      const old = await auto();
+      await addr(old.poolId);
+      const moved = await make({ range: '10.128.0.0/16', defaultSubnet: '10.128.0.0/24' });
+      expect(moved.status().range).to.equal('10.128.0.0/16');
+      expect(moved.status().pools.map((p) => p.poolId)).to.deep.equal([old.poolId]);
+      expect((await moved.requestPool({ options: {}, v6: false })).pool).to.equal('10.128.1.0/24');
+      expect(await moved.requestAddress({ poolId: old.poolId, options: {} })).to.equal('10.33.0.2/24');
+      await moved.stop();
+    });
+
     it('leaves memory and disk unchanged when a request fails', async () => {
       const { poolId } = await explicit('10.40.0.0/24');
       await addr(poolId);

@@ -214,6 +214,17 @@ describe('plugin: Docker call sequences', () => {
     expect(f.server.status().endpoints).to.equal(0);
   });
 
+  it('refuses an endpoint ID already used on another network', async () => {
+    await createNetwork(f, networkId(20));
+    await createNetwork(f, networkId(21));
+    await f.call('/NetworkDriver.CreateEndpoint', { NetworkID: networkId(20), EndpointID: endpointId(20), Interface: { Address: '10.33.0.1/24' } });
+    const before = await f.stateFiles();
+    const reply = await f.post('/NetworkDriver.CreateEndpoint', JSON.stringify({ NetworkID: networkId(21), EndpointID: endpointId(20), Interface: { Address: '10.33.1.1/24' } }));
+    expect(reply.status).to.equal(500);
+    expect(reply.json['Err']).to.match(/already exists on network/);
+    expect(await f.stateFiles()).to.deep.equal(before);
+  });
+
   it('replaces a leftover veth that has no record', async () => {
     const net = networkId(11);
     const ep = endpointId(11);
