@@ -59,6 +59,26 @@ describe('native addon (kernel)', function () {
     expect(before.every((t) => t === ownNs)).to.equal(true);
   });
 
+  it('opens a socket in the namespace of a process (/proc/<pid>/ns/net)', async function () {
+    ns.ip('link', 'add', 'wvproc0', 'type', 'bridge');
+    const holder = spawn('ip', ['netns', 'exec', ns.name, 'sleep', '10'], { stdio: 'ignore' });
+    try {
+      // `ip netns exec` execs sleep in place once it has joined the namespace
+      const nsPath = `/proc/${holder.pid}/ns/net`;
+      const target = fs.statSync(ns.path).ino;
+      for (let i = 0; i < 50 && fs.statSync(nsPath).ino !== target; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(fs.statSync(nsPath).ino).to.equal(target);
+      const rtnl = RtnetlinkClient.open({ netns: nsPath });
+      try {
+        expect((await rtnl.listLinks()).map((l) => l.name)).to.include('wvproc0');
+      } finally {
+        rtnl.close();
+      }
+    } finally {
+      holder.kill();
+    }
+  });
+
   it('assigns distinct port ids', function () {
     const a = native.openNetlink(NETLINK_ROUTE, ns.path);
     const b = native.openNetlink(NETLINK_ROUTE, ns.path);
