@@ -104,6 +104,10 @@ export class PluginServer {
     });
     this.ready.catch(() => undefined);
     const server = createServer(this.buildApp());
+    // Node closes idle keep-alive connections after 5 s; dockerd's Go client keeps them for
+    // reuse and a request racing that close fails with EOF. Like Go servers, never time out idle
+    // connections; stop() closes them.
+    server.keepAliveTimeout = 0;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(socketPath, () => {

@@ -72,6 +72,28 @@ describe('plugin: PluginServer lifecycle', () => {
     agent.destroy();
   });
 
+  it('keeps idle keep-alive connections open for reuse, as Go clients expect', async function () {
+    this.timeout(15_000);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const once = () =>
+      new Promise<boolean>((resolve, reject) => {
+        const req = request({ socketPath: f.socketPath, path: '/Plugin.Activate', method: 'POST', agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(req.reusedSocket));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      expect(await once()).to.equal(false);
+      // longer than Node's default keepAliveTimeout of 5 s
+      await sleep(5500);
+      expect(await once()).to.equal(true);
+    } finally {
+      agent.destroy();
+    }
+  });
+
   it('replaces a stale socket nobody listens on', async () => {
     await f.server.stop();
     await leaveStaleSocket(f.socketPath);
