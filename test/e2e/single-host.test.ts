@@ -323,6 +323,37 @@ describe('single host: weave daemon under a real dockerd (root)', function () {
     }
   });
 
+  it('keeps serving across a dockerd restart: restarted containers reconnect, stopped ones start again, nothing leaks', async function () {
+    this.timeout(90_000);
+    const names = ['d1', 'd2', 'd3'];
+    const baseline = await weaveStatus(h);
+    const baselineVeths = await hostVeths(h);
+    try {
+      // sleep as PID 1 ignores SIGTERM: a short stop timeout keeps the engine's shutdown quick
+      await h.docker('run', '-d', '--name', 'd1', '--stop-timeout', '1', '--restart', 'always', '--network', 'weave', 'bb', 'sleep', '3600');
+      await h.docker('run', '-d', '--name', 'd2', '--stop-timeout', '1', '--network', 'weave', 'bb', 'sleep', '3600');
+      await h.restartEngine();
+      // d1 comes back by its restart policy; d2 stays stopped, and its endpoint must be gone
+      await waitFor(async () => (await h.docker('inspect', '-f', '{{.State.Running}}', 'd1')).stdout.trim() === 'true',
+        { timeoutMs: 30_000, what: 'd1 to be restarted by dockerd' });
+      expect(pidAlive(daemonPid), 'our daemon survives the engine restart').to.equal(true);
+      const d1 = await containerEndpoint(h, 'd1', 'weave');
+      await waitFor(async () => (await weaveStatus(h)).plugin.endpoints === baseline.plugin.endpoints + 1,
+        { timeoutMs: 10_000, what: 'one endpoint (d1) more than before' });
+      expect(await hostVeths(h)).to.include(`vethwl${d1.EndpointID.slice(0, 9)}`);
+      await h.docker('start', 'd2');
+      await runSleeper(h, 'd3', 'weave');
+      const d2 = await containerEndpoint(h, 'd2', 'weave');
+      expect(await pingFrom(h, 'd2', d1.IPAddress), 'd2 -> d1').to.equal(true);
+      expect(await pingFrom(h, 'd3', d2.IPAddress), 'd3 -> d2').to.equal(true);
+      await h.docker('rm', '-f', ...names);
+      expect(await hostVeths(h)).to.deep.equal(baselineVeths);
+      expect(stateOf(await weaveStatus(h))).to.deep.equal(stateOf(baseline));
+    } finally {
+      await removeContainers(h, names);
+    }
+  });
+
   it('`weave stop` stops the daemon and leaves containers connected', async function () {
     const names = ['s1', 's2'];
     try {

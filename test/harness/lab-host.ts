@@ -1,3 +1,5 @@
+import { startEngine, stopEngine, waitEngine } from './engine.ts';
+import type { EngineConfig } from './engine.ts';
 import type { LabLayout } from './lab-layout.ts';
 import { REPO_ROOT, WEAVE_BIN, requireBuiltCli } from './repo-root.ts';
 import { runCommand } from './run-command.ts';
@@ -14,12 +16,22 @@ export class LabHost {
   /** Underlay address (eth0 inside the host). */
   readonly address: string;
   readonly files: ReturnType<LabLayout['hostFiles']>;
+  readonly engine: EngineConfig;
 
-  constructor(readonly k: number, layout: LabLayout, readonly holderPid: number) {
+  constructor(readonly k: number, layout: LabLayout, readonly holderPid: number, dockerd: string) {
     this.name = layout.hostName(k);
     this.netns = layout.hostNetns(k);
     this.address = layout.hostAddress(k);
     this.files = layout.hostFiles(k);
+    this.engine = { dockerd, enter: this.nsenterArgs('/'), cgroupParent: `/${layout.cgroupName(k)}`, files: this.files };
+  }
+
+  /** Stops this host's dockerd the way an init system would and starts it again; resolves when
+   *  it answers. Containers stop with it (and come back if their restart policy says so). */
+  async restartEngine(timeoutMs = 30_000): Promise<void> {
+    await stopEngine(this.engine, `dockerd of ${this.name}`, timeoutMs);
+    startEngine(this.engine);
+    await waitEngine(this.engine, `dockerd of ${this.name}`, timeoutMs);
   }
 
   /** The engine's socket as seen from the root namespace (for tools running outside). */

@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { dockerAnswers } from './docker-ping.ts';
+import { startEngine, waitEngine } from './engine.ts';
 import { ensureImageTarball, importImage } from './image.ts';
 import { LabHost } from './lab-host.ts';
 import { LabLayout, MAX_HOSTS, UNDERLAY_GATEWAY } from './lab-layout.ts';
@@ -11,6 +10,7 @@ import { teardownLabSync } from './lab-teardown.ts';
 import { requireRoot } from './require-root.ts';
 import { requireTools } from './require-tools.ts';
 import { runCommand } from './run-command.ts';
+import { spawnDetached } from './spawn-detached.ts';
 import { ownerRecord, sweepStaleLabs } from './stale-labs.ts';
 import { waitFor } from './wait.ts';
 
@@ -40,18 +40,6 @@ function tail(path: string, lines: number): string {
 
 async function ip(...args: string[]): Promise<void> {
   await runCommand('ip', args, { timeoutMs: 10_000 });
-}
-
-/** Spawns a long-lived process in its own session, output to a log file, not tied to us. */
-function spawnDetached(cmd: string, args: readonly string[], logPath: string): void {
-  const fd = openSync(logPath, 'a');
-  try {
-    const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd] });
-    child.on('error', () => undefined);
-    child.unref();
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Several Docker hosts on one machine: a dead-end underlay (bridge in netns wv-ID-wire) and
@@ -104,10 +92,10 @@ export class Lab {
     try {
       await lab.makeWire();
       const holders = await Promise.all(Array.from({ length: n }, (_, i) => lab.makeHost(i + 1)));
-      holders.forEach((pid, i) => lab.hosts.push(new LabHost(i + 1, layout, pid)));
+      holders.forEach((pid, i) => lab.hosts.push(new LabHost(i + 1, layout, pid, dockerd)));
       log(`lab ${layout.id}: namespaces ready (${since()})`);
-      for (const h of lab.hosts) lab.startDockerd(h, dockerd);
-      await Promise.all(lab.hosts.map((h) => lab.waitDockerd(h, opts.engineTimeoutMs ?? 30_000)));
+      for (const h of lab.hosts) startEngine(h.engine);
+      await Promise.all(lab.hosts.map((h) => waitEngine(h.engine, `dockerd of ${h.name}`, opts.engineTimeoutMs ?? 30_000)));
       log(`lab ${layout.id}: engines answer (${since()})`);
       await Promise.all(lab.hosts.map((h) => importImage(h.dockerSocket, tarball)));
       log(`lab ${layout.id}: up with ${n} hosts (${since()})`);
@@ -185,26 +173,5 @@ export class Lab {
     });
     writeFileSync(f.mntns, readlinkSync(`/proc/${pid}/ns/mnt`));
     return pid;
-  }
-
-  private startDockerd(h: LabHost, dockerd: string): void {
-    const f = h.files;
-    spawnDetached('nsenter', [...h.nsenterArgs('/'), dockerd,
-      `--data-root=${f.dockerData}`,
-      '--exec-root=/run/docker',
-      `--pidfile=${f.dockerdPid}`,
-      '-H', `unix://${f.dockerSocket}`, '-H', 'unix:///run/docker.sock',
-      '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-masq=false',
-      '--userland-proxy=false',
-      `--cgroup-parent=/${this.layout.cgroupName(h.k)}`,
-      '--storage-driver=overlay2',
-    ], f.dockerdLog);
-  }
-
-  private async waitDockerd(h: LabHost, timeoutMs: number): Promise<void> {
-    await waitFor(() => dockerAnswers(h.dockerSocket), { timeoutMs, intervalMs: 50, what: `dockerd of ${h.name}` })
-      .catch((err: Error) => {
-        throw new Error(`${err.message}\n--- ${h.files.dockerdLog}\n${tail(h.files.dockerdLog, 30)}`);
-      });
   }
 }
