@@ -29,6 +29,48 @@ export interface FdHandleConstructor {
   new (fd: number, kind: FdKind, onMessage: (data: Buffer) => void, onError: (err: NativeError) => void): FdHandle;
 }
 
+/** Path-MTU discovery mode of a UDP socket (IP_MTU_DISCOVER): "do" sets DF and fails sends
+ *  above the known path MTU with EMSGSIZE; "dont" never sets DF. */
+export type PmtuDiscover = 'dont' | 'want' | 'do' | 'probe';
+
+export interface UdpOpenOptions {
+  reusePort?: boolean;
+  pmtuDiscover?: PmtuDiscover;
+  /** Socket buffer sizes in bytes (SO_RCVBUFFORCE/SO_SNDBUFFORCE when root). */
+  rcvbuf?: number;
+  sndbuf?: number;
+}
+
+export type BatchKind = 'udp' | 'tap';
+
+/** A UDP socket or TAP fd moved in batches through caller-owned memory (see batch-handle.h).
+ *  Unref'd by default; close() closes the fd. */
+export interface BatchHandle {
+  readonly fd: number;
+  readonly closed: boolean;
+  /** desc: 4 numbers per datagram (offset in data, length, IPv4 as number or 0 = connected
+   *  peer, port). Returns how many were handed to the kernel (fewer on EAGAIN); other errors
+   *  throw a NativeError with `index` = the failing datagram. */
+  sendBatch(data: Uint8Array, desc: Uint32Array, count: number): number;
+  close(): void;
+  ref(): void;
+  unref(): void;
+  stats(): { received: number; recvCalls: number; sent: number; sendCalls: number; truncated: number };
+}
+
+export interface BatchHandleConstructor {
+  /** meta gets 3 numbers per slot after each read: length, source IPv4 (number), source port. */
+  new (
+    fd: number,
+    kind: BatchKind,
+    pool: Uint8Array,
+    slotSize: number,
+    meta: Uint32Array,
+    onBatch: (count: number) => void,
+    onError: (err: NativeError & { index?: number }) => void,
+  ): BatchHandle;
+}
+
 export interface WeaveNative {
   /** Non-blocking, bound netlink socket; created inside `netns` (a path) when given. */
   openNetlink(protocol: number, netns?: string, rcvbuf?: number, groups?: number): number;
@@ -42,6 +84,18 @@ export interface WeaveNative {
   FdHandle: FdHandleConstructor;
 }
 
+/** The addon's data-plane half (batched UDP and TAP). A separate interface so fakes of
+ *  WeaveNative written for the control plane stay complete. */
+export interface DataPlaneNative extends WeaveNative {
+  /** Non-blocking IPv4 UDP socket bound to address:port (0 = ephemeral), inside `netns` when given. */
+  openUdp(address: string, port: number, netns?: string, options?: UdpOpenOptions): { fd: number; address: string; port: number };
+  udpConnect(fd: number, address: string, port: number): void;
+  udpSetPmtuDiscover(fd: number, mode: PmtuDiscover): void;
+  /** IP_MTU: the path MTU towards the connected peer (throws ENOTCONN when not connected). */
+  udpGetMtu(fd: number): number;
+  BatchHandle: BatchHandleConstructor;
+}
+
 function addonPath(): string {
   // Works from the source tree (datapath/native/index.ts) and from dist/datapath/native/index.js.
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -50,6 +104,11 @@ function addonPath(): string {
     path.join(here, '..', '..', '..', 'datapath', 'native', 'build', 'Release', 'weave_native.node'),
   ];
   return candidates.find((p) => fs.existsSync(p)) ?? candidates[0]!;
+}
+
+/** loadNative() typed with the data-plane functions as well. */
+export function loadDataPlaneNative(): DataPlaneNative {
+  return loadNative() as DataPlaneNative;
 }
 
 /** Loads the addon on first use (Node's require cache makes later calls cheap), so modules

@@ -12,9 +12,11 @@
 #include <cstring>
 #include <string>
 
+#include "batch-handle.h"
 #include "errors.h"
 #include "fd-handle.h"
 #include "netns.h"
+#include "udp.h"
 
 namespace weave {
 namespace {
@@ -161,6 +163,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("writeFileInNetns", Napi::Function::New(env, WriteFileInNetns));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   exports.Set("FdHandle", FdHandle::Define(env));
+  exports.Set("BatchHandle", BatchHandle::Define(env));
+  RegisterUdp(env, exports);
   return exports;
 }
 
