@@ -229,6 +229,60 @@ describe('single host: weave daemon under a real dockerd (root)', function () {
     }
   });
 
+  it('gives concurrent `docker run`s distinct addresses that reach each other', async function () {
+    const names = Array.from({ length: 10 }, (_, i) => `c${i}`);
+    const baseline = stateOf(await weaveStatus(h));
+    try {
+      await Promise.all(names.map((n) => runSleeper(h, n, 'weave')));
+      const ips = await Promise.all(names.map(async (n) => (await containerEndpoint(h, n, 'weave')).IPAddress));
+      expect(new Set(ips).size, `addresses ${ips.join(' ')}`).to.equal(names.length);
+      const pool = poolAddresses(await weaveStatus(h), DEFAULT_SUBNET);
+      for (const ip of ips) expect(pool).to.include(ip);
+      expect(await pingFrom(h, 'c0', ips[9]!), 'c0 -> c9').to.equal(true);
+      expect(await pingFrom(h, 'c9', ips[0]!), 'c9 -> c0').to.equal(true);
+      await h.docker('rm', '-f', ...names);
+      expect(stateOf(await weaveStatus(h))).to.deep.equal(baseline);
+    } finally {
+      await removeContainers(h, names);
+    }
+  });
+
+  it('stays consistent when killed -9 amid concurrent `docker run`s', async function () {
+    this.timeout(120_000);
+    const names = Array.from({ length: 8 }, (_, i) => `k${i}`);
+    const baseline = await weaveStatus(h);
+    const baselineVeths = await hostVeths(h);
+    try {
+      // staggered, so some requests are in flight when the daemon dies and some arrive while it is gone
+      const runs = names.map((n, i) => sleep(i * 60).then(() =>
+        h.tryDocker(['run', '-d', '--name', n, '--network', 'weave', 'bb', 'sleep', '3600'], { timeoutMs: 60_000 })));
+      await sleep(200);
+      const oldPid = daemonPid;
+      process.kill(oldPid, 'SIGKILL');
+      await waitFor(() => !pidAlive(oldPid), { timeoutMs: 5000, what: 'the daemon to die' });
+      await sleep(1000);
+      daemonPid = await launchWeave(h);
+      const results = await Promise.all(runs);
+      // a run may fail (Docker retries a request the dead daemon had read with an empty body),
+      // but it must not hang, and what exists afterwards must agree everywhere
+      for (const r of results) expect(r.timedOut, `docker run hung: ${r.command}`).to.equal(false);
+      const running = (await h.docker('ps', '--filter', 'network=weave', '--format', '{{.Names}}')).stdout.split('\n').filter((n) => names.includes(n));
+      const eps = await Promise.all(running.map((n) => containerEndpoint(h, n, 'weave')));
+      const st = await weaveStatus(h);
+      expect(st.plugin.endpoints, `endpoints for ${running.length} running containers`).to.equal(baseline.plugin.endpoints + running.length);
+      expect(await hostVeths(h)).to.deep.equal([...baselineVeths, ...eps.map((e) => `vethwl${e.EndpointID.slice(0, 9)}`)].sort());
+      expect(poolAddresses(st, DEFAULT_SUBNET).sort()).to.deep.equal([...poolAddresses(baseline, DEFAULT_SUBNET), ...eps.map((e) => e.IPAddress)].sort());
+      if (eps.length >= 2) expect(await pingFrom(h, running[0]!, eps[eps.length - 1]!.IPAddress)).to.equal(true);
+      const failed = results.filter((r) => r.code !== 0).map((r) => r.stderr.trim().split('\n')[0]);
+      if (failed.length) console.log(`      ${failed.length} of ${names.length} runs failed across the kill: ${failed.join(' | ')}`);
+      await h.tryDocker(['rm', '-f', ...names]);
+      expect(await hostVeths(h)).to.deep.equal(baselineVeths);
+      expect(stateOf(await weaveStatus(h))).to.deep.equal(stateOf(baseline));
+    } finally {
+      await removeContainers(h, names);
+    }
+  });
+
   it('answers garbage, empty, wrong-typed and oversized bodies on every plugin method with an error, state unchanged', async function () {
     this.timeout(60_000);
     const socket = pluginSocketFromRoot(h);
