@@ -288,8 +288,14 @@ describe('single host: weave daemon under a real dockerd (root)', function () {
     const socket = pluginSocketFromRoot(h);
     // some state to protect: a custom network with a container on it
     await h.docker('network', 'create', '-d', 'weave', '--ipam-driver', 'weave', 'fuzz');
+    let fuzzNetId: string | undefined;
     try {
       await runSleeper(h, 'f1', 'fuzz');
+      const fuzzNet = await dockerNetwork(h, 'fuzz');
+      fuzzNetId = fuzzNet.Id;
+      const f1 = await containerEndpoint(h, 'f1', 'fuzz');
+      const fuzzPool = (await weaveStatus(h)).ipam.pools.find((p) => p.subnet === fuzzNet.IPAM.Config[0]?.Subnet)?.poolId;
+      expect(fuzzPool, 'pool of network fuzz in the status').to.be.a('string');
       const statusBefore = stateOf(await weaveStatus(h));
       const filesBefore = stateFiles(h);
       const veths = await hostVeths(h);
@@ -343,6 +349,35 @@ describe('single host: weave daemon under a real dockerd (root)', function () {
           if (!fine || (mustSucceed && r.status !== 200)) problems.push(`${method} ${what}: ${r.status} ${r.body.slice(0, 200)}`);
         }
       }
+      // nearly valid: real IDs, one field of the wrong type or out of shape, so a handler that
+      // validates only part of its body would act on the real network, endpoint or pool
+      const net = fuzzNet.Id;
+      const ep = f1.EndpointID;
+      const nearlyValid: [string, unknown][] = [
+        ['NetworkDriver.CreateNetwork', { NetworkID: 'f'.repeat(64), Options: {}, IPv4Data: 'x', IPv6Data: [] }],
+        ['NetworkDriver.CreateNetwork', { NetworkID: 'f'.repeat(64), Options: {}, IPv4Data: [{ AddressSpace: 'weavelocal', Pool: 'not-a-cidr', Gateway: 5 }], IPv6Data: [] }],
+        ['NetworkDriver.DeleteNetwork', { NetworkID: [net] }],
+        ['NetworkDriver.CreateEndpoint', { NetworkID: net, EndpointID: 'e'.repeat(64), Interface: { Address: 5 }, Options: {} }],
+        ['NetworkDriver.CreateEndpoint', { NetworkID: net, EndpointID: 'e'.repeat(64), Interface: { Address: 'garbage/77' }, Options: {} }],
+        ['NetworkDriver.CreateEndpoint', { NetworkID: net, EndpointID: ep, Interface: { Address: 7 }, Options: {} }],
+        ['NetworkDriver.DeleteEndpoint', { NetworkID: net, EndpointID: 7 }],
+        ['NetworkDriver.DeleteEndpoint', { NetworkID: 7, EndpointID: ep }],
+        ['NetworkDriver.Join', { NetworkID: net, EndpointID: ep, SandboxKey: 5, Options: {} }],
+        ['NetworkDriver.Leave', { NetworkID: net, EndpointID: {} }],
+        ['NetworkDriver.EndpointOperInfo', { NetworkID: net, EndpointID: [ep] }],
+        ['IpamDriver.RequestPool', { AddressSpace: 'weavelocal', Pool: 5, SubPool: '', Options: {}, V6: false }],
+        ['IpamDriver.RequestPool', { AddressSpace: 'weavelocal', Pool: '10.33.0.0/99', SubPool: '', Options: {}, V6: false }],
+        ['IpamDriver.ReleasePool', { PoolID: 5 }],
+        ['IpamDriver.RequestAddress', { PoolID: fuzzPool, Address: 5, Options: {} }],
+        ['IpamDriver.RequestAddress', { PoolID: fuzzPool, Address: '10.33.999.1', Options: {} }],
+        ['IpamDriver.ReleaseAddress', { PoolID: fuzzPool, Address: [f1.IPAddress] }],
+        ['IpamDriver.ReleaseAddress', { PoolID: fuzzPool, Address: 'not-an-ip' }],
+      ];
+      for (const [method, body] of nearlyValid) {
+        const text = JSON.stringify(body);
+        const r = await callPlugin(socket, method, text).catch((e: Error) => ({ status: -1, body: e.message, json: undefined }));
+        if (!isErrorReply(r.status, r.json)) problems.push(`${method} ${text.slice(0, 120)}: ${r.status} ${r.body.slice(0, 200)}`);
+      }
       const unknown = await callPlugin(socket, 'NetworkDriver.NoSuchMethod', '{}');
       if (unknown.status !== 404 || typeof (unknown.json as { Err?: unknown } | undefined)?.Err !== 'string') {
         problems.push(`unknown method: ${unknown.status} ${unknown.body.slice(0, 200)}`);
@@ -373,6 +408,8 @@ describe('single host: weave daemon under a real dockerd (root)', function () {
       expect(await pingFrom(h, 'f2', (await containerEndpoint(h, 'f1', 'fuzz')).IPAddress)).to.equal(true);
     } finally {
       await removeContainers(h, ['f1', 'f2']);
+      // an endpoint the plugin wrongly accepted above would block removing the network
+      if (fuzzNetId) await callPlugin(socket, 'NetworkDriver.DeleteEndpoint', JSON.stringify({ NetworkID: fuzzNetId, EndpointID: 'e'.repeat(64) })).catch(() => undefined);
       await h.tryDocker(['network', 'rm', 'fuzz']);
     }
   });
