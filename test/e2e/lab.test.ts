@@ -9,7 +9,8 @@ import { REPO_ROOT } from '../harness/repo-root.ts';
 import { requireRoot } from '../harness/require-root.ts';
 import { runCommand } from '../harness/run-command.ts';
 import { sweepStaleLabs } from '../harness/stale-labs.ts';
-import { waitFor } from '../harness/wait.ts';
+import { UnderlayFaults } from '../harness/underlay-faults.ts';
+import { sleep, waitFor } from '../harness/wait.ts';
 
 /** Everything a lab leaves on the machine, to compare with nothing after teardown. */
 function leftovers(id: string): string[] {
@@ -31,6 +32,12 @@ function leftovers(id: string): string[] {
     if (cg.includes(`:/wv-${id}-`) && pidAlive(Number(p))) found.push(`process ${p} in a lab cgroup`);
   }
   return found;
+}
+
+async function linkInfoIn(netns: string, dev: string): Promise<{ mtu: number }> {
+  const [l] = JSON.parse((await runCommand('ip', ['-n', netns, '-j', 'link', 'show', 'dev', dev])).stdout) as { mtu: number }[];
+  if (!l) throw new Error(`no ${dev} in ${netns}`);
+  return l;
 }
 
 function safeReaddir(dir: string): string[] {
@@ -111,6 +118,52 @@ describe('lab harness (root)', function () {
     expect(fwd.stdout.trim()).to.equal('0');
     const route = await l.host(1).exec('ip', ['route', 'show', 'default']);
     expect(route.stdout).to.match(/default via 198\.18\.0\.254 dev eth0/);
+  });
+
+  it('injects underlay faults: cut cable, MTU, filtered UDP port, loss; and clears them', async function () {
+    const l = lab!;
+    const faults = new UnderlayFaults(l);
+    const ping = async (from: number, to: string): Promise<boolean> =>
+      (await l.host(from).exec('busybox', ['ping', '-c', '1', '-W', '1', to], { allowFail: true })).code === 0;
+    /** Datagrams from host1 to host2:port; true when host2 got one. */
+    const udpArrives = async (port: number): Promise<boolean> => {
+      const recv = l.host(2).exec(process.execPath, ['-e', `
+        const s = require('dgram').createSocket('udp4');
+        s.on('message', () => process.exit(0));
+        s.bind(${port}, '198.18.0.2', () => console.log('bound'));
+        setTimeout(() => process.exit(3), 2000);`], { allowFail: true });
+      await sleep(400);
+      await l.host(1).exec(process.execPath, ['-e', `
+        const s = require('dgram').createSocket('udp4');
+        let n = 0;
+        const t = setInterval(() => { s.send('x', ${port}, '198.18.0.2'); if (++n === 5) { clearInterval(t); setTimeout(() => s.close(), 50); } }, 100);`]);
+      return (await recv).code === 0;
+    };
+
+    expect(await ping(1, '198.18.0.2')).to.equal(true);
+    await faults.disconnect(2);
+    expect(await ping(1, '198.18.0.2'), 'ping with host2 cut off').to.equal(false);
+    await faults.reconnect(2);
+    await waitFor(() => ping(1, '198.18.0.2'), { timeoutMs: 5000, what: 'host2 back on the wire' });
+
+    await faults.setMtu(1, 1280);
+    expect((await linkInfoIn(l.host(1).netns, 'eth0')).mtu).to.equal(1280);
+    expect((await linkInfoIn(l.layout.wireNetns, 'p1')).mtu).to.equal(1280);
+
+    expect(await udpArrives(6784), 'UDP 6784 before the filter').to.equal(true);
+    await faults.blockUdp(2, 6784);
+    expect(await udpArrives(6784), 'UDP 6784 filtered').to.equal(false);
+    expect(await udpArrives(6783), 'other ports unaffected').to.equal(true);
+    expect(await ping(1, '198.18.0.2'), 'ICMP unaffected').to.equal(true);
+
+    await faults.loss(1, 100);
+    expect(await ping(1, '198.18.0.2'), 'ping at 100% loss').to.equal(false);
+
+    await faults.clear(1);
+    await faults.clear(2);
+    expect(await ping(1, '198.18.0.2'), 'ping after clear').to.equal(true);
+    expect(await udpArrives(6784), 'UDP 6784 after clear').to.equal(true);
+    expect((await linkInfoIn(l.host(1).netns, 'eth0')).mtu).to.equal(1500);
   });
 
   it('runs containers in each host on its own engine', async function () {
