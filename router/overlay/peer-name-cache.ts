@@ -25,6 +25,18 @@ export class PeerNameCache {
     return name;
   }
 
+  /** The name for a 48-bit number (as read by readUIntBE). */
+  fromNumber(n: number): PeerName {
+    let name = this.byNumber.get(n);
+    if (name === undefined) {
+      const b = Buffer.alloc(NAME_SIZE);
+      b.writeUIntBE(n, 0, NAME_SIZE);
+      name = formatPeerName(b);
+      this.remember(name, n);
+    }
+    return name;
+  }
+
   toNumber(name: PeerName): number {
     let n = this.byName.get(name);
     if (n === undefined) {
