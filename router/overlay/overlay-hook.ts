@@ -23,8 +23,14 @@ export function overlayHook(overlay: NetworkOverlay, logger: Logger): OverlayHoo
       return {
         onControlMessage(tag: number, payload: Buffer): void {
           if (tag === ProtocolTag.OverlayControlMsg) {
-            if (payload.length < 2) return log.debug('Ignoring truncated overlay control message');
-            if (payload[0] !== SLEEVE_INDEX) return log.debug(`Ignoring control message for sub-forwarder ${payload[0]}`);
+            if (payload.length < 2) {
+              log.debug('Ignoring truncated overlay control message');
+              return;
+            }
+            if (payload[0] !== SLEEVE_INDEX) {
+              log.debug(`Ignoring control message for sub-forwarder ${payload[0]}`);
+              return;
+            }
             fwd.controlMessage(payload[1]!, payload.subarray(2));
             return;
           }
