@@ -47,6 +47,8 @@ export interface OverlayConnection {
   onControlMessage(tag: number, payload: Buffer): void;
   /** The TCP connection is gone (any reason): stop heartbeats, release state. */
   close(): void;
+  /** For `weave status connections`: Weave's Attrs, e.g. { name: 'fastdp', mtu: 1376 }. */
+  attrs?(): Record<string, unknown>;
 }
 
 /** Hook through which the router lets the overlay take part in each connection's life

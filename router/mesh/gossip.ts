@@ -1,0 +1,101 @@
+// All gossip channels of a router: registration by name, dispatch of tags 4/5/6, the periodic
+// full gossip and the full state sent to each new neighbour.
+
+import type { GossipChannelSender, Gossiper, MeshConnection } from './contract.ts';
+import { ProtocolTag } from './contract.ts';
+import type { TimerHandle } from './clock.ts';
+import { GossipChannel, NEIGHBOUR_GOSSIP_DELAY_MS } from './gossip-channel.ts';
+import type { GossipTransport } from './gossip-channel.ts';
+import { SurrogateGossiper } from './surrogate-gossiper.ts';
+
+export const GOSSIP_INTERVAL_MS = 30_000;
+
+export interface GossipOptions {
+  intervalMs?: number;
+  coalesceMs?: number;
+}
+
+export class Gossip {
+  private readonly channels = new Map<string, GossipChannel>();
+  private timer: TimerHandle | undefined;
+  private readonly intervalMs: number;
+  private readonly coalesceMs: number;
+
+  constructor(
+    private readonly transport: GossipTransport,
+    opts: GossipOptions = {},
+  ) {
+    this.intervalMs = opts.intervalMs ?? GOSSIP_INTERVAL_MS;
+    this.coalesceMs = opts.coalesceMs ?? NEIGHBOUR_GOSSIP_DELAY_MS;
+  }
+
+  /** Register the owner of a channel. A surrogate that stood in for it is replaced. */
+  addChannel(name: string, gossiper: Gossiper): GossipChannelSender {
+    const existing = this.channels.get(name);
+    if (existing && !(existing.gossiper instanceof SurrogateGossiper)) throw new Error(`gossip channel ${name} already registered`);
+    existing?.stop();
+    const channel = new GossipChannel(name, gossiper, this.transport, this.coalesceMs);
+    this.channels.set(name, channel);
+    return channel;
+  }
+
+  channel(name: string): GossipChannel | undefined {
+    return this.channels.get(name);
+  }
+
+  channelNames(): string[] {
+    return [...this.channels.keys()].sort();
+  }
+
+  start(): void {
+    this.schedule();
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) this.transport.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const c of this.channels.values()) c.stop();
+  }
+
+  /** Every channel's full state to a new (or restarted) neighbour. */
+  sendAllDown(conn: MeshConnection): void {
+    for (const c of this.channels.values()) c.sendDown(conn);
+  }
+
+  gossipAll(): void {
+    for (const c of this.channels.values()) c.gossipFull();
+  }
+
+  /** Tags 4/5/6 from a neighbour. Throws on undecodable messages and gossiper errors: the
+   *  caller closes the connection with that error, as Weave does. */
+  handle(conn: MeshConnection, tag: number, payload: Buffer): void {
+    const env = this.transport.codec.decode(tag, payload);
+    const channel = this.channels.get(env.channel) ?? this.surrogate(env.channel);
+    switch (tag) {
+      case ProtocolTag.Gossip:
+        channel.receiveGossip(conn.remote.name, env);
+        break;
+      case ProtocolTag.GossipUnicast:
+        channel.receiveUnicast(env);
+        break;
+      case ProtocolTag.GossipBroadcast:
+        channel.receiveBroadcast(env);
+        break;
+      default:
+        throw new Error(`not a gossip tag: ${tag}`);
+    }
+  }
+
+  private surrogate(name: string): GossipChannel {
+    const channel = new GossipChannel(name, new SurrogateGossiper(this.transport.clock), this.transport, this.coalesceMs);
+    this.channels.set(name, channel);
+    return channel;
+  }
+
+  private schedule(): void {
+    this.timer = this.transport.clock.setTimeout(() => {
+      this.gossipAll();
+      this.schedule();
+    }, this.intervalMs);
+  }
+}

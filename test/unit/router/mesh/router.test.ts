@@ -1,0 +1,199 @@
+import { expect } from 'chai';
+import { Writable } from 'node:stream';
+import winston from 'winston';
+import { formatConnections, formatPeers, formatRouterSummary } from '../../../../router/mesh/status.ts';
+import type { MemoryConnection } from './memory-connection.ts';
+import type { PeerInfo } from '../../../../router/mesh/route-table.ts';
+import { MemoryNetwork, RecordingGossiper, setData, startNode, stopNode, waitFor } from './memory-network.ts';
+import type { NetNode } from './memory-network.ts';
+
+// Names chosen so that c < b < a: with discovery, the lower name dials.
+const NA = '00:00:00:00:00:03';
+const NB = '00:00:00:00:00:02';
+const NC = '00:00:00:00:00:01';
+
+function captureLogger(into: { level: string; message: string }[]): winston.Logger {
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      into.push(JSON.parse(chunk.toString()) as { level: string; message: string });
+      done();
+    },
+  });
+  return winston.createLogger({ level: 'debug', format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] });
+}
+
+function establishedPeers(n: NetNode): string[] {
+  return n.router
+    .status()
+    .Connections.filter((c) => c.State === 'established')
+    .map((c) => c.Info.trim().split(/\s+/).at(-1)!)
+    .sort();
+}
+
+/** Every router knows every peer, and every peer's connections are established at both ends. */
+function converged(nodes: NetNode[]): boolean {
+  const names = nodes.map((n) => n.identity.name).sort();
+  return nodes.every((n) => {
+    const st = n.router.status();
+    if (JSON.stringify(st.Peers.map((p) => p.Name)) !== JSON.stringify(names)) return false;
+    return st.Peers.every((p) => p.Connections.length === names.length - 1 && p.Connections.every((c) => c.Established));
+  });
+}
+
+describe('MeshRouter over in-memory connections', function () {
+  this.timeout(20000);
+  let net: MemoryNetwork;
+  beforeEach(() => {
+    net = new MemoryNetwork();
+  });
+  afterEach(async () => {
+    await net.cleanup();
+  });
+
+  it('a chain A–B–C learns the whole topology; C dials A by discovery; a stopped peer is removed', async () => {
+    const b = await net.add(NB, 'b', '10.0.0.2');
+    const a = await net.add(NA, 'a', '10.0.0.3', { peers: ['10.0.0.2'] });
+    const c = await net.add(NC, 'c', '10.0.0.1', { peers: ['10.0.0.2'] });
+    await startNode(b);
+    await startNode(a);
+    await startNode(c);
+
+    await waitFor('full mesh', () => converged([a, b, c]));
+    // C (lowest name) dialled A; A (higher) held back and never dialled C.
+    expect(c.dials).to.include('10.0.0.3:6783');
+    expect(a.dials).to.deep.equal(['10.0.0.2:6783']);
+    const aConns = a.router.status().Connections;
+    expect(aConns.find((x) => x.Info.includes(NC))).to.include({ Outbound: false, State: 'established' });
+    expect(establishedPeers(a)).to.deep.equal([`${NC}(c)`, `${NB}(b)`]);
+
+    // routes: direct everywhere; broadcasts from A reach both directly
+    const st = a.router.status();
+    expect(st.UnicastRoutes).to.deep.equal([
+      { Dest: NC, Via: NC },
+      { Dest: NB, Via: NB },
+    ]);
+    expect(a.router.broadcastNextHops(NA)).to.deep.equal([NC, NB]);
+    expect(a.router.broadcastNextHops(NB)).to.deep.equal([]);
+    expect(a.router.peer(NB)).to.include({ nickname: 'b', shortId: 1 });
+    expect(a.router.peerByShortId(3)?.name).to.equal(NC);
+
+    const removedAtA: PeerInfo[] = [];
+    a.router.onPeerRemoved((p) => removedAtA.push(p));
+    await stopNode(c);
+    await waitFor('C removed at A and B', () => a.router.peer(NC) === undefined && b.router.peer(NC) === undefined);
+    expect(removedAtA.map((p) => p.name)).to.deep.equal([NC]);
+    expect(a.router.unicastNextHop(NC)).to.equal(undefined);
+    await waitFor('A and B agree on the remaining topology', () => converged([a, b]));
+  });
+
+  it('two peers dialling each other end up with one connection, the same at both ends, and stay quiet', async () => {
+    const logs: { level: string; message: string }[] = [];
+    const logger = captureLogger(logs);
+    // random 0: a failed first dial is retried after exactly 1 s
+    const a = await net.add(NA, 'a', '10.0.0.3', { peers: ['10.0.0.2:6783'], random: () => 0, logger });
+    const b = await net.add(NB, 'b', '10.0.0.2', { peers: ['10.0.0.3:6783'], random: () => 0, logger });
+    await Promise.all([startNode(a), startNode(b)]);
+    await waitFor('connected', () => converged([a, b]));
+    await new Promise((r) => setTimeout(r, 1500));
+    const ca = a.router.connections();
+    const cb = b.router.connections();
+    expect(ca.length).to.equal(1);
+    expect(cb.length).to.equal(1);
+    expect(ca[0]!.connUid).to.equal(cb[0]!.connUid);
+    const dialsBefore = a.dials.length + b.dials.length;
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(a.dials.length + b.dials.length, 'no re-dial loop').to.equal(dialsBefore);
+    expect(a.router.connections()[0]).to.equal(ca[0]);
+    for (const n of [a, b]) {
+      const t = n.router.connectionMaker.targetStatuses();
+      expect(t.length).to.equal(1);
+      expect(t[0]!.state).to.be.oneOf(['connected', 'suspended']);
+    }
+    expect(logs.filter((l) => l.level === 'warn' || l.level === 'error')).to.deep.equal([]);
+    expect(logs.filter((l) => l.level === 'info' && /Multiple|duplicate/i.test(JSON.stringify(l)))).to.deep.equal([]);
+  });
+
+  it('gossip channels: broadcast, unicast and neighbour gossip cross a peer that does not run the channel', async () => {
+    const b = await net.add(NB, 'b', '10.0.0.2');
+    const a = await net.add(NA, 'a', '10.0.0.3', { peers: ['10.0.0.2'], discovery: false });
+    const c = await net.add(NC, 'c', '10.0.0.1', { peers: ['10.0.0.2'], discovery: false });
+    const ga = new RecordingGossiper();
+    const gc = new RecordingGossiper();
+    const sa = a.router.newGossip('test', ga);
+    c.router.newGossip('test', gc);
+    for (const n of [b, a, c]) await startNode(n);
+    await waitFor('line topology known everywhere', () => [a, b, c].every((n) => n.router.status().Peers.length === 3));
+    await waitFor('routes', () => a.router.routes.unicastAll(NC) === NB);
+
+    sa.gossipBroadcast(setData(['hello']));
+    await waitFor('broadcast at C', () => gc.broadcasts.length === 1);
+    expect(gc.broadcasts[0]).to.deep.equal({ source: NA, update: '["hello"]' });
+
+    sa.gossipUnicast(NC, Buffer.from('just for c'));
+    await waitFor('unicast at C', () => gc.unicasts.length === 1);
+    expect(gc.unicasts[0]).to.deep.equal({ source: NA, message: 'just for c' });
+
+    sa.gossipNeighbourSubset(setData(['x']));
+    sa.gossipNeighbourSubset(setData(['y']));
+    await waitFor('coalesced gossip relayed by B to C', () => gc.state.has('x') && gc.state.has('y'));
+  });
+
+  it('a gossiper error tears the connection down with that message', async () => {
+    const b = await net.add(NB, 'b', '10.0.0.2');
+    const a = await net.add(NA, 'a', '10.0.0.3', { peers: ['10.0.0.2'] });
+    const gb = new RecordingGossiper();
+    gb.failWith = 'IP allocation was seeded by different peers';
+    b.router.newGossip('ipam', gb);
+    const ga = new RecordingGossiper();
+    ga.state.add('ring');
+    a.router.newGossip('ipam', ga);
+    const reasons: string[] = [];
+    b.router.onConnectionEvent((event, conn) => {
+      if (event === 'removed') reasons.push((conn as MemoryConnection).closeReason?.message ?? '');
+    });
+    await startNode(b);
+    await startNode(a);
+    // A's full state goes down the new connection; B's gossiper rejects it.
+    await waitFor('A sees its target failed', () => a.router.status().Connections.some((x) => x.State === 'failed'));
+    const row = a.router.status().Connections.find((x) => x.State === 'failed')!;
+    expect(row.Address).to.equal('10.0.0.2:6783');
+    expect(row.Info).to.match(/^remote closed the connection, retry: /);
+    expect(b.router.connections()).to.deep.equal([]);
+    expect(reasons[0]).to.equal('IP allocation was seeded by different peers');
+  });
+
+  it('status in Weave formats', async () => {
+    const b = await net.add(NB, 'b', '10.0.0.2');
+    const a = await net.add(NA, 'a', '10.0.0.3', { peers: ['10.0.0.2', '10.0.0.9'] });
+    await startNode(b);
+    await startNode(a);
+    await waitFor('connected', () => converged([a, b]));
+    await waitFor('dead target failed', () => a.router.status().Connections.some((x) => x.State === 'failed'));
+    const st = a.router.status();
+    expect(st.Targets).to.deep.equal(['10.0.0.2', '10.0.0.9']);
+    const conns = formatConnections(st).split('\n');
+    expect(conns[0]).to.equal(`-> 10.0.0.2:6783         established none   ${NB}(b)`);
+    expect(conns[1]).to.match(/^-> 10\.0\.0\.9:6783 {9}failed {6}dial tcp 10\.0\.0\.9:6783: connect: connection refused, retry: \d{4}-/);
+    const peers = formatPeers(st).split('\n');
+    expect(peers[0]).to.equal(`${NB}(b)`);
+    expect(peers[1]).to.match(new RegExp(`^   <- 10\\.0\\.0\\.3:\\d+ +${NA}\\(a\\) +established$`));
+    expect(peers[1]!.indexOf(NA)).to.equal(3 + 3 + 22);
+    expect(peers[2]).to.equal(`${NA}(a)`);
+    expect(peers[3]).to.equal(`   -> 10.0.0.2:6783         ${`${NB}(b)`.padEnd(37)} established`);
+    const summary = formatRouterSummary(st);
+    expect(summary).to.equal(
+      [
+        '        Service: router',
+        '       Protocol: weave 1..2',
+        `           Name: ${NA}(a)`,
+        '     Encryption: disabled',
+        '  PeerDiscovery: enabled',
+        '        Targets: 2',
+        '    Connections: 2 (1 established, 1 failed)',
+        '          Peers: 2 (with 2 established connections)',
+        ' TrustedSubnets: none',
+        '',
+      ].join('\n'),
+    );
+  });
+});
