@@ -171,9 +171,9 @@ describe('sleeve between two hosts (kernel)', function () {
     const overlay = new SleeveOverlay({ ourName: h.name, logger, netns: h.ns.path, bindAddress: h.underlayIp, bridgeMtu: 1500 });
     const macs = new MacCache();
     macs.start();
-    let router: NetworkRouter | undefined;
-    const capture = await TapCapture.open({ netns: h.ns.path, logger, onFrame: (buf, off, len) => router!.handleCaptured(buf, off, len) });
-    router = new NetworkRouter({
+    const late: { router?: NetworkRouter } = {};
+    const capture = await TapCapture.open({ netns: h.ns.path, logger, onFrame: (buf, off, len) => late.router?.handleCaptured(buf, off, len) });
+    const router = new NetworkRouter({
       routes: {
         ourName: h.name,
         unicastNextHop: (dst) => (dst === other.name ? other.name : undefined),
@@ -184,6 +184,7 @@ describe('sleeve between two hosts (kernel)', function () {
       macs,
       logger,
     });
+    late.router = router;
     overlay.start(router);
     Object.assign(h, { overlay, capture, router, macs });
   }
