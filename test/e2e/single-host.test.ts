@@ -129,6 +129,8 @@ describe('single host: weave daemon under a real dockerd (root)', function () {
         expect((await h.docker('exec', name, 'cat', '/sys/class/net/eth0/mtu')).stdout.trim()).to.equal(String(MTU));
         const veth = await linkInfo(h, `vethwl${ep.EndpointID.slice(0, 9)}`);
         expect(veth.master, `${veth.name} enslaved to the bridge`).to.equal('weave');
+        expect(veth.mtu, `${veth.name} MTU`).to.equal(MTU);
+        expect(veth.up, `${veth.name} up`).to.equal(true);
       }
       expect(st.plugin.endpoints).to.equal(baseline.plugin.endpoints + 4);
       expect(st.plugin.networks.map((n) => n.id)).to.include(app.Id);
