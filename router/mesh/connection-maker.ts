@@ -116,8 +116,11 @@ export class ConnectionMaker {
   private timer: TimerHandle | undefined;
   private running = false;
   terminationCount = 0;
+  /** The mesh port targets default to (settable: a listener on port 0 learns it late). */
+  port: number;
 
   constructor(private readonly opts: ConnectionMakerOptions) {
+    this.port = opts.port;
     this.random = opts.random ?? Math.random;
     this.log = opts.logger;
   }
@@ -156,7 +159,7 @@ export class ConnectionMaker {
   }
 
   targetStatuses(): TargetStatus[] {
-    const directAddrs = new Set([...this.direct.values()].map((d) => joinHostPort(d.host, d.port ?? this.opts.port)));
+    const directAddrs = new Set([...this.direct.values()].map((d) => joinHostPort(d.host, d.port ?? this.port)));
     return [...this.targets]
       .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
       .map(([address, t]) => ({
@@ -265,7 +268,7 @@ export class ConnectionMaker {
     };
 
     for (const d of this.direct.values()) {
-      const address = joinHostPort(d.host, d.port ?? this.opts.port);
+      const address = joinHostPort(d.host, d.port ?? this.port);
       direct.add(address);
       // Without a port the user named a host, and that host already reached us.
       if (d.port === undefined && inboundIps.has(d.host)) continue;
@@ -284,7 +287,7 @@ export class ConnectionMaker {
           if (!c.outbound) {
             // The far end of an inbound connection is an ephemeral port: use the mesh port.
             const hp = splitHostPort(c.remoteTcpAddr);
-            address = hp ? joinHostPort(hp.host, this.opts.port) : undefined;
+            address = hp ? joinHostPort(hp.host, this.port) : undefined;
           }
           if (address === undefined) continue;
           addTarget(address, other, other < ourself.name ? deferMs : undefined);

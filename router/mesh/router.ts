@@ -15,7 +15,11 @@ import { ConnectionMaker } from './connection-maker.ts';
 import type { DialOptions } from './connection-maker.ts';
 import type { GossipChannelSender, Gossiper, HandshakeOptions, LocalIdentity, MeshConnection, PeerName } from './contract.ts';
 import { ProtocolTag } from './contract.ts';
+import { acceptMesh, dialMesh } from './connect.ts';
 import { ConnectToSelfError, DuplicateConnectionError, PeerNameCollisionError } from './errors.ts';
+import { gossipEnvelopeCodec } from './gossip-codec.ts';
+import { PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION } from './handshake.ts';
+import { topologyCodec } from './topology-codec.ts';
 import { Gossip } from './gossip.ts';
 import type { GossipTransport } from './gossip-channel.ts';
 import { LocalPeer } from './local-peer.ts';
@@ -61,10 +65,12 @@ export interface MeshRouterOptions {
   connLimit?: number;
   discovery?: boolean;
   logger: Logger;
-  /** The wire layer: handshake over a new outbound / accepted TCP connection. */
-  dial: DialMesh;
-  accept: AcceptMesh;
-  codecs: MeshCodecs;
+  /** The wire layer: handshake over a new outbound / accepted TCP connection. Default: the
+   *  gob/TCP implementation (connect.ts). */
+  dial?: DialMesh;
+  accept?: AcceptMesh;
+  /** Default: gob (gossip-codec.ts, topology-codec.ts). */
+  codecs?: MeshCodecs;
   overlay?: OverlayHook;
   /** Extra handshake features (the overlay hook's are added). */
   features?: Record<string, string>;
@@ -95,6 +101,8 @@ export class MeshRouter implements RouteTable, ConnectionEvents {
   private readonly registered = new Map<MeshConnection, Registered>();
   private readonly connListeners = new Set<(event: ConnectionEvent, conn: MeshConnection) => void>();
   private readonly acceptBucket: TokenBucket;
+  private readonly dialFn: DialMesh;
+  private readonly acceptFn: AcceptMesh;
   private server?: Server;
   private boundPort?: number;
   private running = false;
@@ -105,13 +113,16 @@ export class MeshRouter implements RouteTable, ConnectionEvents {
     const random = opts.random ?? Math.random;
     const t = opts.timings ?? {};
     this.ourName = opts.identity.name;
+    const codecs: MeshCodecs = opts.codecs ?? { envelope: gossipEnvelopeCodec, topology: topologyCodec };
+    this.dialFn = opts.dial ?? ((address, hs) => dialMesh(address, { ...hs, logger: this.log }));
+    this.acceptFn = opts.accept ?? ((socket, hs) => acceptMesh(socket, { ...hs, logger: this.log }));
     this.port = opts.port ?? DEFAULT_PORT;
     this.ourself = new LocalPeer(opts.identity);
     this.peers = new Peers({ ourself: this.ourself, clock: this.clock, random, logger: this.log, gcDelayMs: t.gcDelayMs });
     this.routes = new Routes({ ourself: this.ourself, lookup: (n) => this.peers.get(n), clock: this.clock, random, recalcDelayMs: t.recalcDelayMs });
     const transport: GossipTransport = {
       ourName: this.ourName,
-      codec: opts.codecs.envelope,
+      codec: codecs.envelope,
       clock: this.clock,
       logger: this.log,
       connectionTo: (n) => this.ourself.connectionTo(n),
@@ -120,7 +131,7 @@ export class MeshRouter implements RouteTable, ConnectionEvents {
       randomNeighbours: (except) => this.routes.randomNeighbours(except),
     };
     this.gossip = new Gossip(transport, { intervalMs: t.gossipIntervalMs, coalesceMs: t.gossipCoalesceMs });
-    this.topology = new TopologyGossiper(this.peers, opts.codecs.topology, () => this.topologyChanged());
+    this.topology = new TopologyGossiper(this.peers, codecs.topology, () => this.topologyChanged());
     this.topologyChannel = this.gossip.addChannel(TOPOLOGY_CHANNEL, this.topology);
     this.peers.onLocalPeerModified(() => this.localChanged());
     this.peers.onPeerRemoved(() => this.routes.recalculate());
@@ -273,8 +284,8 @@ export class MeshRouter implements RouteTable, ConnectionEvents {
     const nick = (n: PeerName): string => this.peers.get(n)?.nickname ?? '';
     return {
       Protocol: 'weave',
-      ProtocolMinVersion: this.opts.minVersion ?? 1,
-      ProtocolMaxVersion: this.opts.maxVersion ?? 2,
+      ProtocolMinVersion: this.opts.minVersion ?? PROTOCOL_MIN_VERSION,
+      ProtocolMaxVersion: this.opts.maxVersion ?? PROTOCOL_MAX_VERSION,
       Encryption: encrypted,
       PeerDiscovery: this.opts.discovery ?? true,
       Name: this.ourName,
@@ -328,6 +339,8 @@ export class MeshRouter implements RouteTable, ConnectionEvents {
     server.on('error', (err) => this.log.error('listener error', { error: err.message }));
     this.server = server;
     this.boundPort = (server.address() as AddressInfo).port;
+    // With port 0 (tests) the mesh port is only known now; discovery needs it.
+    this.connectionMaker.port = this.boundPort;
   }
 
   private onSocket(socket: Socket): void {
@@ -337,7 +350,7 @@ export class MeshRouter implements RouteTable, ConnectionEvents {
       return;
     }
     socket.on('error', () => undefined);
-    this.opts.accept(socket, this.handshakeOptions()).then(
+    this.acceptFn(socket, this.handshakeOptions()).then(
       (conn) => {
         if (!this.running) {
           conn.close(new Error('router stopping'));
@@ -353,7 +366,7 @@ export class MeshRouter implements RouteTable, ConnectionEvents {
   }
 
   private async dialAndRegister(address: string, o: DialOptions): Promise<MeshConnection> {
-    const conn = await this.opts.dial(address, this.handshakeOptions());
+    const conn = await this.dialFn(address, this.handshakeOptions());
     if (!this.running) {
       conn.close(new Error('router stopping'));
       throw new Error('router stopping');

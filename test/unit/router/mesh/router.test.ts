@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import { formatConnections, formatPeers, formatRouterSummary } from '../../../../router/mesh/status.ts';
+import { PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION } from '../../../../router/mesh/handshake.ts';
 import type { MemoryConnection } from './memory-connection.ts';
 import type { PeerInfo } from '../../../../router/mesh/route-table.ts';
 import { MemoryNetwork, RecordingGossiper, setData, startNode, stopNode, waitFor } from './memory-network.ts';
@@ -184,7 +185,7 @@ describe('MeshRouter over in-memory connections', function () {
     expect(summary).to.equal(
       [
         '        Service: router',
-        '       Protocol: weave 1..2',
+        `       Protocol: weave ${PROTOCOL_MIN_VERSION}..${PROTOCOL_MAX_VERSION}`,
         `           Name: ${NA}(a)`,
         '     Encryption: disabled',
         '  PeerDiscovery: enabled',
