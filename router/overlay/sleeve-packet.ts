@@ -37,11 +37,12 @@ export function dfOverhead(packetOverhead: number): number {
 }
 
 /** Appends one frame record at buf[off]; returns the new end. */
-export function writeFrame(buf: Buffer, off: number, src: number, dst: number, frame: Uint8Array, frameOff = 0, frameLen = frame.length - frameOff): number {
+export function writeFrame(buf: Buffer, off: number, src: number, dst: number, frame: Buffer, frameOff = 0, frameLen = frame.length - frameOff): number {
   buf.writeUIntBE(src, off, NAME_SIZE);
   buf.writeUIntBE(dst, off + NAME_SIZE, NAME_SIZE);
   buf.writeUInt16BE(frameLen, off + 2 * NAME_SIZE);
-  buf.set(frameLen === frame.length && frameOff === 0 ? frame : frame.subarray(frameOff, frameOff + frameLen), off + FRAME_OVERHEAD);
+  // copy() with offsets: no view object per frame
+  frame.copy(buf, off + FRAME_OVERHEAD, frameOff, frameOff + frameLen);
   return off + FRAME_OVERHEAD + frameLen;
 }
 
