@@ -58,6 +58,9 @@ export class ProtocolConnection implements MeshConnection {
   private readonly maxQueued: number;
   private readonly log: Logger;
   private closed = false;
+  /** Messages that arrived before anyone listened (e.g. sent right behind the features). */
+  private held: [number, Buffer][] = [];
+  private heldBytes = 0;
 
   constructor(p: ProtocolConnectionParams) {
     if (!p.sender !== !p.receiver) throw new Error('an encrypted connection needs both a sender and a receiver state');
@@ -131,6 +134,7 @@ export class ProtocolConnection implements MeshConnection {
 
   on<E extends keyof MeshConnectionEvents>(event: E, listener: MeshConnectionEvents[E]): this {
     this.events.on(event, listener);
+    if (event === 'message' && this.held.length > 0) process.nextTick(() => this.releaseHeld());
     return this;
   }
 
@@ -150,8 +154,30 @@ export class ProtocolConnection implements MeshConnection {
         if (plain.length === 0) continue; // Weave ignores blank messages
         const tag = plain[0]!;
         if (tag === ProtocolTag.Heartbeat) continue;
-        // A handler that throws tears the connection down, as a failing gossip handler does in Weave.
-        this.events.emit('message', tag, plain.subarray(1));
+        this.deliver(tag, plain.subarray(1));
+      }
+    } catch (err) {
+      this.close(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  private deliver(tag: number, payload: Buffer): void {
+    if (this.events.listenerCount('message') === 0 || this.held.length > 0) {
+      this.heldBytes += payload.length;
+      if (this.heldBytes > this.maxQueued) throw new Error(`over ${this.maxQueued} bytes of messages arrived with no listener`);
+      this.held.push([tag, payload]);
+      return;
+    }
+    // A handler that throws tears the connection down, as a failing gossip handler does in Weave.
+    this.events.emit('message', tag, payload);
+  }
+
+  private releaseHeld(): void {
+    try {
+      while (!this.closed && this.held.length > 0 && this.events.listenerCount('message') > 0) {
+        const [tag, payload] = this.held.shift()!;
+        this.heldBytes -= payload.length;
+        this.events.emit('message', tag, payload);
       }
     } catch (err) {
       this.close(err instanceof Error ? err : new Error(String(err)));
