@@ -128,6 +128,8 @@ export class ConnectionMaker {
   start(initial: string[] = []): Error[] {
     this.running = true;
     const errors = this.addDirect(initial, false);
+    // Persisted from the start, so a resumed router has the command-line peers too.
+    this.persist();
     this.refresh();
     return errors;
   }

@@ -34,6 +34,7 @@ import { TOPOLOGY_CHANNEL, TopologyGossiper } from './topology-gossip.ts';
 export const DEFAULT_PORT = 6783;
 export const DEFAULT_CONN_LIMIT = 200;
 const TARGETS_FILE = 'targets.json';
+const STOP_GRACE_MS = 2000;
 
 export type DialMesh = (address: string, opts: HandshakeOptions) => Promise<MeshConnection>;
 export type AcceptMesh = (socket: Socket, opts: HandshakeOptions) => Promise<MeshConnection>;
@@ -126,9 +127,19 @@ export class MeshRouter implements RouteTable, ConnectionEvents {
       clock: this.clock,
       logger: this.log,
       connectionTo: (n) => this.ourself.connectionTo(n),
-      unicastAll: (n) => this.routes.unicastAll(n),
-      broadcastAll: (n) => this.routes.broadcastAll(n),
-      randomNeighbours: (except) => this.routes.randomNeighbours(except),
+      // Gossip must see a connection added a moment ago, so it forces pending recalculation.
+      unicastAll: (n) => {
+        this.routes.ensureRecalculated();
+        return this.routes.unicastAll(n);
+      },
+      broadcastAll: (n) => {
+        this.routes.ensureRecalculated();
+        return this.routes.broadcastAll(n);
+      },
+      randomNeighbours: (except) => {
+        this.routes.ensureRecalculated();
+        return this.routes.randomNeighbours(except);
+      },
     };
     this.gossip = new Gossip(transport, { intervalMs: t.gossipIntervalMs, coalesceMs: t.gossipCoalesceMs });
     this.topology = new TopologyGossiper(this.peers, codecs.topology, () => this.topologyChanged());
@@ -169,10 +180,19 @@ export class MeshRouter implements RouteTable, ConnectionEvents {
     if (!this.running) return;
     this.running = false;
     this.connectionMaker.stop();
-    this.gossip.stop();
     const server = this.server;
     this.server = undefined;
-    for (const conn of this.ourself.liveConnections()) conn.close(new Error('router stopping'));
+    // Let the connections' close handlers run (they touch gossip, routes and GC) before the
+    // timers those handlers arm are cancelled for good.
+    const closed = this.ourself.liveConnections().map(
+      (conn) =>
+        new Promise<void>((resolve) => {
+          conn.on('close', () => resolve());
+          conn.close(new Error('router stopping'));
+        }),
+    );
+    await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, STOP_GRACE_MS).unref())]);
+    this.gossip.stop();
     this.routes.stop();
     this.peers.stop();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));

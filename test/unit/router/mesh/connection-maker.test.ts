@@ -168,7 +168,7 @@ describe('mesh connection maker', () => {
     cm.initiateConnections(['h4'], true);
     expect(cm.directTargets()).to.deep.equal(['h4']);
     cm.forgetConnections(['h4']);
-    expect(persisted).to.deep.equal([['h1', 'h2', 'h3:7000'], ['h4'], []]);
+    expect(persisted).to.deep.equal([['h1'], ['h1', 'h2', 'h3:7000'], ['h4'], []]);
   });
 
   it('does not dial a port-less target that already connected to us', () => {
