@@ -64,7 +64,7 @@ export class GobDecoder {
     if (!found) return undefined;
     const { r, id } = found;
     return this.decodeTop(r, id, (rr, wireId, singleton) =>
-      singleton ? this.readInto(rr, wireId, type, 0) : this.readStructInto(rr, wireId, type, 0),
+      singleton ? this.readInto(rr, wireId, type, 0) : this.readStructInto(rr, wireId, type, 0, true),
     ) as GobValue<T>;
   }
 
@@ -107,7 +107,8 @@ export class GobDecoder {
       }
       const def = readWireType(r);
       if (r.remaining !== 0) throw new GobError('corrupt gob: extra data after a type definition');
-      if (-id < 65 && this.isKnownId(-id)) throw new GobError(`gob type id ${-id} is reserved`);
+      if (this.isKnownId(-id)) throw new GobError(`gob type id ${-id} is reserved`);
+      if (this.types.has(-id)) throw new GobError(`duplicate gob type id ${-id} received`);
       this.types.set(-id, def);
     }
   }
@@ -212,10 +213,15 @@ export class GobDecoder {
     }
   }
 
-  private readStructInto(r: ByteReader, id: number, local: GobType, depth: number): unknown {
+  private readStructInto(r: ByteReader, id: number, local: GobType, depth: number, topLevel = false): unknown {
     if (local.kind !== 'struct') throw this.mismatch(id, local);
     const wt = this.types.get(id);
     if (!wt || wt.kind !== 'struct') throw this.mismatch(id, local);
+    const localHasFields = Object.keys(local.fields).length > 0;
+    if (topLevel && localHasFields && wt.fields.length > 0 && !wt.fields.some((f) => Object.hasOwn(local.fields, f.name))) {
+      // Go refuses this for top-level values: nothing in common means the sender meant another type.
+      throw new GobError(`gob type mismatch: no fields matched decoding ${wt.name || 'struct'} into ${local.name}`);
+    }
     const out = zeroValue(local) as Record<string, unknown>;
     let field = -1;
     for (;;) {

@@ -138,6 +138,13 @@ describe('gob codec', () => {
       expect(() => gobDecode(gob.string, gobEncode(gob.uint, 3))).to.throw(GobError, /mismatch/);
     });
 
+    it('refuses a struct with no field in common, and a type id defined twice', () => {
+      const bytes = gobEncode(gob.struct('A', { P: gob.int, Q: gob.string }), { P: 1 });
+      expect(() => gobDecode(gob.struct('B', { R: gob.int }), bytes)).to.throw(GobError, /no fields matched/);
+      const def = gobEncode(Point, { X: 1, Y: 2 }).subarray(0, 32);
+      expect(() => gobDecode(Point, Buffer.concat([def, def]))).to.throw(GobError, /duplicate/);
+    });
+
     it('waits for complete messages in a stream fed byte by byte', () => {
       const enc = new GobEncoder();
       const all = Buffer.concat([enc.encode(Point, { X: 1, Y: 2 }), enc.encode(Point, { X: 3, Y: 4 })]);
