@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import { EventEmitter } from 'node:events';
 import { promisify } from 'node:util';
 import type { LocalIdentity, MeshConnection, MeshConnectionEvents, RemoteIdentity } from '../../router/mesh/contract.ts';
@@ -249,6 +250,26 @@ describe('sleeve between two hosts (kernel)', function () {
         expect(h1.macs!.entries().map((e) => e.peer)).to.include(h2.name);
         expect(h1.capture!.stats.captured).to.be.greaterThan(0);
         expect(h2.capture!.stats.injected).to.be.greaterThan(0);
+      });
+
+      it(mode.encrypted ? 'carries no container payload in clear on the underlay' : 'carries container payloads in clear on the underlay (no key)', async function () {
+        requireProgram('tcpdump');
+        const file = `/tmp/${h1.ns.name}-${mode.encrypted ? 'enc' : 'plain'}.pcap`;
+        const dump = spawn('ip', ['netns', 'exec', h1.ns.name, 'tcpdump', '-i', 'under0', '-U', '-s', '0', '-w', file, 'udp port 6783'], { stdio: 'ignore' });
+        children.push(dump);
+        try {
+          await new Promise((r) => setTimeout(r, 500));
+          const r = await ping(c1, '10.32.0.2', '-p', 'deadbeefcafe0123');
+          expect(r.code, r.out).to.equal(0);
+          await new Promise((r) => setTimeout(r, 200));
+        } finally {
+          dump.kill('SIGTERM');
+          await new Promise((r) => dump.once('exit', r));
+        }
+        const bytes = fs.readFileSync(file);
+        fs.rmSync(file, { force: true });
+        expect(bytes.length).to.be.greaterThan(200); // the pings were captured
+        expect(bytes.includes(Buffer.from('deadbeefcafe0123', 'hex'))).to.equal(!mode.encrypted);
       });
 
       it('finds the path MTU (1500 underlay) and answers oversized DF packets with ICMP frag-needed', async function () {
