@@ -115,6 +115,7 @@ export class ConnectionMaker {
   private readonly log: Logger;
   private timer: TimerHandle | undefined;
   private running = false;
+  private persisting: Promise<void> = Promise.resolve();
   terminationCount = 0;
   /** The mesh port targets default to (settable: a listener on port 0 learns it late). */
   port: number;
@@ -235,10 +236,19 @@ export class ConnectionMaker {
     return errors;
   }
 
+  /** Writes are chained: two overlapping atomic writes of one file could interleave. */
   private persist(): void {
     const persist = this.opts.persist;
     if (!persist) return;
-    persist(this.directTargets()).catch((err: unknown) => this.log.warn('could not persist targets', { error: String(err) }));
+    const targets = this.directTargets();
+    this.persisting = this.persisting
+      .then(() => persist(targets))
+      .catch((err: unknown) => this.log.warn('could not persist targets', { error: String(err) }));
+  }
+
+  /** Resolves when every requested write of the targets has finished. */
+  flushed(): Promise<void> {
+    return this.persisting;
   }
 
   private checkAndDial(): number {

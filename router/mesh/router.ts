@@ -196,6 +196,7 @@ export class MeshRouter implements RouteTable, ConnectionEvents {
     this.routes.stop();
     this.peers.stop();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    await this.connectionMaker.flushed();
     this.log.info('mesh router stopped');
   }
 

@@ -35,8 +35,8 @@ export class MemoryNetwork {
   private ephemeral = 40000;
 
   async add(name: string, nickname: string, ip: string, opts: Partial<MeshRouterOptions> = {}): Promise<NetNode> {
-    const identity: LocalIdentity = { name, nickname, uid: BigInt(parseInt(name.replaceAll(':', ''), 16)) * 1000n + 7n, shortId: this.nodes.size + 1 };
-    const dataDir = await mkdtemp(join(tmpdir(), 'mesh-router-'));
+    const identity: LocalIdentity = opts.identity ?? { name, nickname, uid: BigInt(parseInt(name.replaceAll(':', ''), 16)) * 1000n + 7n, shortId: this.nodes.size + 1 };
+    const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'mesh-router-')));
     this.dirs.push(dataDir);
     const address = `${ip}:6783`;
     const node: NetNode = { ip, address, identity, dials: [], router: undefined as unknown as MeshRouter };

@@ -4,8 +4,10 @@ import winston from 'winston';
 import { formatConnections, formatPeers, formatRouterSummary } from '../../../../router/mesh/status.ts';
 import { PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION } from '../../../../router/mesh/handshake.ts';
 import type { MemoryConnection } from './memory-connection.ts';
-import type { PeerInfo } from '../../../../router/mesh/route-table.ts';
-import { MemoryNetwork, RecordingGossiper, setData, startNode, stopNode, waitFor } from './memory-network.ts';
+import type { OverlayConnectionControl, OverlayHook, PeerInfo } from '../../../../router/mesh/route-table.ts';
+import type { MeshConnection } from '../../../../router/mesh/contract.ts';
+import { ProtocolTag } from '../../../../router/mesh/contract.ts';
+import { MemoryNetwork, RecordingGossiper, fastTimings, setData, startNode, stopNode, waitFor } from './memory-network.ts';
 import type { NetNode } from './memory-network.ts';
 
 // Names chosen so that c < b < a: with discovery, the lower name dials.
@@ -196,5 +198,102 @@ describe('MeshRouter over in-memory connections', function () {
         '',
       ].join('\n'),
     );
+  });
+
+  it('the overlay hook gates "established", receives control messages and can fail a connection', async () => {
+    const attached: { conn: MeshConnection; ctl: OverlayConnectionControl; msgs: [number, string][]; closed: boolean }[] = [];
+    const overlay: OverlayHook = {
+      features: () => ({ Overlays: 'sleeve' }),
+      attach(conn, ctl) {
+        const entry = { conn, ctl, msgs: [] as [number, string][], closed: false };
+        attached.push(entry);
+        return {
+          onControlMessage: (tag, payload) => entry.msgs.push([tag, payload.toString()]),
+          close: () => {
+            entry.closed = true;
+          },
+          attrs: () => ({ name: 'sleeve', mtu: 1414 }),
+        };
+      },
+    };
+    const b = await net.add(NB, 'b', '10.0.0.2', { overlay });
+    const a = await net.add(NA, 'a', '10.0.0.3', { peers: ['10.0.0.2'], overlay });
+    const events: string[] = [];
+    a.router.onConnectionEvent((e, conn) => events.push(`${e} ${conn.remote.nickname}`));
+    await startNode(b);
+    await startNode(a);
+    await waitFor('both attached', () => attached.length === 2);
+    const atA = attached.find((x) => x.conn.local.name === NA)!;
+    const atB = attached.find((x) => x.conn.local.name === NB)!;
+    expect(a.router.status().Connections[0]).to.include({ State: 'pending' });
+    expect(a.router.unicastNextHop(NB)).to.equal(undefined);
+
+    atA.ctl.markEstablished();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(a.router.status().Connections[0]).to.include({ State: 'established' });
+    expect(a.router.unicastNextHop(NB), 'not symmetric yet').to.equal(undefined);
+    atB.ctl.markEstablished();
+    await waitFor('symmetric', () => a.router.unicastNextHop(NB) === NB && b.router.unicastNextHop(NA) === NA);
+    expect(formatConnections(a.router.status())).to.equal(`-> 10.0.0.2:6783         established sleeve ${NB}(b) mtu=1414\n`);
+
+    atB.conn.send(ProtocolTag.OverlayControlMsg, Buffer.from('\x00\x05hb'));
+    atB.conn.send(ProtocolTag.PMTUVerified, Buffer.from('old'));
+    await waitFor('control messages', () => atA.msgs.length === 2);
+    expect(atA.msgs).to.deep.equal([
+      [7, '\x00\x05hb'],
+      [3, 'old'],
+    ]);
+
+    atA.ctl.fail(new Error('no working forwarders'));
+    await waitFor('torn down', () => atA.closed && atB.closed);
+    expect(events.slice(0, 3)).to.deep.equal(['added b', 'established b', 'removed b']);
+    expect(a.router.status().Connections[0]).to.include({ State: 'failed' });
+    expect(a.router.status().Connections[0]!.Info).to.match(/^no working forwarders, retry: /);
+  });
+
+  it('a restarted peer (same name, new UID) replaces its old incarnation everywhere', async () => {
+    // A and C keep the old incarnation's entry for a while (slow GC), so the new B hears
+    // about its old self and must push its version beyond it.
+    const slowGc = { timings: { ...fastTimings, gcDelayMs: 60_000 } };
+    const b = await net.add(NB, 'b', '10.0.0.2');
+    const a = await net.add(NA, 'a', '10.0.0.3', { peers: ['10.0.0.2'], ...slowGc });
+    const c = await net.add(NC, 'c', '10.0.0.1', { peers: ['10.0.0.2'], ...slowGc });
+    for (const n of [b, a, c]) await startNode(n);
+    await waitFor('mesh', () => converged([a, b, c]));
+    const oldVersion = a.router.peer(NB)!.version;
+    await stopNode(b);
+    const b2 = await net.add(NB, 'b2', '10.0.0.2', { identity: { name: NB, nickname: 'b2', uid: 999n, shortId: 77 } });
+    await startNode(b2);
+    await waitFor('new incarnation known', () => [a, c].every((n) => n.router.peer(NB)?.uid === 999n && n.router.peer(NB)?.nickname === 'b2'));
+    expect(b2.router.peer(NB)!.version, 'pushed beyond the old incarnation').to.be.greaterThan(oldVersion);
+    await waitFor('mesh again', () => converged([a, b2, c]));
+  });
+
+  it('a peer using our name is a collision that is never retried', async () => {
+    const b = await net.add(NB, 'b', '10.0.0.2');
+    const impostor = await net.add(NA, 'x', '10.0.0.4', { identity: { name: NB, nickname: 'x', uid: 4242n, shortId: 9 }, peers: ['10.0.0.2'] });
+    await startNode(b);
+    await startNode(impostor);
+    await waitFor('failed', () => impostor.router.status().Connections.some((x) => x.State === 'failed'));
+    const row = impostor.router.status().Connections[0]!;
+    expect(row.Info).to.match(/peer name collision.*, retry: never$/);
+    expect(b.router.connections()).to.deep.equal([]);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(impostor.dials.length).to.equal(1);
+  });
+
+  it('resume: a restarted router dials the persisted targets', async () => {
+    const b = await net.add(NB, 'b', '10.0.0.2');
+    const a = await net.add(NA, 'a', '10.0.0.3', { peers: ['10.0.0.2'] });
+    await startNode(b);
+    await startNode(a);
+    a.router.connect(['10.0.0.7:6783']);
+    await waitFor('connected', () => converged([a, b]));
+    await stopNode(a);
+    const dataDir = (a.router as unknown as { opts: { dataDir: string } }).opts.dataDir;
+    const a2 = await net.add(NA, 'a2', '10.0.0.3', { dataDir, resume: true, peers: ['10.0.0.99'] });
+    await startNode(a2);
+    await waitFor('reconnected', () => converged([a2, b]));
+    expect(a2.router.status().Targets).to.deep.equal(['10.0.0.2', '10.0.0.7:6783']);
   });
 });
