@@ -39,6 +39,10 @@ export function overlayHook(overlay: NetworkOverlay, logger: Logger): OverlayHoo
         close(): void {
           fwd.stop();
         },
+        // shown in status as the connection's overlay (name, mtu, encrypted)
+        attrs(): Record<string, unknown> {
+          return { ...fwd.attrs() };
+        },
       };
     },
   };
