@@ -243,7 +243,9 @@ export class ConnectionMaker {
     const targets = this.directTargets();
     this.persisting = this.persisting
       .then(() => persist(targets))
-      .catch((err: unknown) => this.log.warn('could not persist targets', { error: String(err) }));
+      .catch((err: unknown) => {
+        this.log.warn('could not persist targets', { error: String(err) });
+      });
   }
 
   /** Resolves when every requested write of the targets has finished. */

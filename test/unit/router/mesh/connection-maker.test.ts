@@ -161,13 +161,14 @@ describe('mesh connection maker', () => {
     expect(dials.length).to.equal(2);
   });
 
-  it('connect/replace/forget update and persist the direct targets', () => {
+  it('connect/replace/forget update and persist the direct targets', async () => {
     cm.start(['h1']);
     cm.initiateConnections(['h2', 'h3:7000'], false);
     expect(cm.directTargets()).to.deep.equal(['h1', 'h2', 'h3:7000']);
     cm.initiateConnections(['h4'], true);
     expect(cm.directTargets()).to.deep.equal(['h4']);
     cm.forgetConnections(['h4']);
+    await cm.flushed();
     expect(persisted).to.deep.equal([['h1'], ['h1', 'h2', 'h3:7000'], ['h4'], []]);
   });
 
