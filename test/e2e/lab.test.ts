@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -193,6 +193,15 @@ describe('lab harness (root)', function () {
     expect(leftovers(id)).to.deep.equal([]);
     expect(took, 'teardown time (ms)').to.be.below(15_000);
     await l.down(); // idempotent
+  });
+
+  it('refuses loudly to run without root', function () {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e',
+      `const { Lab } = await import(${JSON.stringify(join(REPO_ROOT, 'test/harness/lab.ts'))}); await Lab.up({ hosts: 1 });`], {
+      cwd: REPO_ROOT, uid: 65534, gid: 65534, encoding: 'utf8', env: { ...process.env, HOME: '/tmp' }, timeout: 30_000,
+    });
+    expect(r.status, r.stderr).to.not.equal(0);
+    expect(r.stderr).to.include('Lab.up needs root');
   });
 
   it('cleans up after a failed up', async function () {
