@@ -60,20 +60,20 @@ export class GobEncoder {
   /** Bytes for one value, preceded by any type definitions this stream has not sent yet. */
   encode<T extends GobType>(type: T, value: GobInput<T>): Buffer;
   encode(type: GobType, value: AnyValue): Buffer {
-    const out = new ByteWriter();
     const id = this.assignIds(type);
-    this.sendDefinitions(type, out);
+    // The value first: if it does not fit the type, nothing is marked as sent and the stream
+    // stays consistent for the next value.
     const body = new ByteWriter();
     body.int(id);
-    const v = value;
-    const t = type;
-    if (t.kind === 'struct') {
-      this.writeStruct(body, t, v);
+    if (type.kind === 'struct') {
+      this.writeStruct(body, type, value);
     } else {
       // Non-struct values travel as a struct with a single field: delta 0, then the value.
       body.byte(0);
-      this.writeValue(body, t, v);
+      this.writeValue(body, type, value);
     }
+    const out = new ByteWriter(body.length + 16);
+    this.sendDefinitions(type, out);
     out.uint(body.length);
     out.raw(body.view());
     return out.toBuffer();

@@ -30,6 +30,14 @@ describe('gob codec', () => {
       expect(dec.atEnd).to.equal(true);
     });
 
+    it('a value that does not fit its type leaves the stream consistent', () => {
+      const enc = new GobEncoder();
+      expect(() => enc.encode(Point, { X: 'nope' as unknown as number })).to.throw(GobError, /Point\.X/);
+      const dec = new GobDecoder();
+      dec.push(enc.encode(Point, { X: 1, Y: 2 }));
+      expect(dec.decode(Point)).to.deep.equal({ X: 1, Y: 2 });
+    });
+
     it('map[string]string as Go encodes it (real gob bytes)', () => {
       const m = gob.map(gob.string, gob.string);
       const bytes = hex('0eff81040102ff8200010c010c000012ff820001046e616d65087a68616e6773616e');
