@@ -47,18 +47,21 @@ export async function dialMesh(address: string, opts: MeshConnectOptions): Promi
   const timeoutMs = opts.dialTimeoutMs ?? opts.headerTimeoutMs ?? HEADER_TIMEOUT_MS;
   const socket = await new Promise<Socket>((resolve, reject) => {
     const s = netConnect({ host, port });
+    const onError = (err: Error): void => {
+      clearTimeout(timer);
+      reject(err);
+    };
     const timer = setTimeout(() => {
+      s.off('error', onError);
+      s.on('error', () => undefined); // destroy() below must not surface a late error as uncaught
       s.destroy();
       reject(new Error(`connect to ${address} timed out after ${timeoutMs} ms`));
     }, timeoutMs);
+    s.once('error', onError);
     s.once('connect', () => {
       clearTimeout(timer);
-      s.off('error', reject);
+      s.off('error', onError);
       resolve(s);
-    });
-    s.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
     });
   });
   return establish(socket, true, opts);

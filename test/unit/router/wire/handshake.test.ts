@@ -206,6 +206,14 @@ describe('mesh handshake over loopback TCP', function () {
     raw.destroy();
   });
 
+  it('reports a refused dial', async () => {
+    const port = Number(l.address.split(':')[1]);
+    await l.close();
+    const [d] = await Promise.allSettled([dialMesh(`127.0.0.1:${port}`, opts(A))]);
+    expect(rejection(d!).message).to.match(/ECONNREFUSED/);
+    l = await listen();
+  });
+
   it('times out a silent remote in the header phase', async () => {
     const started = Date.now();
     const [d] = await Promise.allSettled([dialMesh(l.address, opts(A, { headerTimeoutMs: 150 }))]);
