@@ -20,6 +20,8 @@ export interface MeshConnectOptions extends HandshakeOptions {
   heartbeatTimeoutMs?: number;
   /** Outbound TCP connect timeout (default: the header timeout). */
   dialTimeoutMs?: number;
+  /** Local address to dial from (Weave dials from <host>:0): picks the interface on multi-homed hosts. */
+  localAddress?: string;
 }
 
 /** "host:port", "[v6]:port", or a bare host/IP meaning the default port. */
@@ -46,7 +48,7 @@ export async function dialMesh(address: string, opts: MeshConnectOptions): Promi
   const { host, port } = parseMeshAddress(address);
   const timeoutMs = opts.dialTimeoutMs ?? opts.headerTimeoutMs ?? HEADER_TIMEOUT_MS;
   const socket = await new Promise<Socket>((resolve, reject) => {
-    const s = netConnect({ host, port });
+    const s = netConnect({ host, port, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
     const onError = (err: Error): void => {
       clearTimeout(timer);
       reject(err);

@@ -83,7 +83,7 @@ describe('mesh handshake over loopback TCP', function () {
   });
 
   it('plain: exchanges identities and tagged messages both ways', async () => {
-    const [d, a] = await established(opts(A, { features: { Overlays: 'fastdp sleeve', Trusted: 'false' } }), opts(B));
+    const [d, a] = await established(opts(A, { features: { Overlays: 'fastdp sleeve', Trusted: 'false' }, localAddress: '127.0.0.1' }), opts(B));
     expect(d.outbound).to.equal(true);
     expect(a.outbound).to.equal(false);
     expect(d.version).to.equal(2);
@@ -94,6 +94,7 @@ describe('mesh handshake over loopback TCP', function () {
     expect(d.connUid).to.equal(a.connUid);
     expect(d.connUid).to.equal(d.remote.connId ^ a.remote.connId);
     expect(d.remoteAddr).to.equal(l.address);
+    expect(d.localAddr).to.match(/^127\.0\.0\.1:\d+$/);
     expect(a.localAddr).to.equal(l.address);
     expect(a.remoteAddr).to.equal(d.localAddr);
 
