@@ -38,10 +38,8 @@ export class ByteWriter {
   /** Values below 128 are one byte; otherwise the negated byte count, then big-endian bytes. */
   uint(v: number | bigint): void {
     if (typeof v === 'number') {
-      if (!Number.isSafeInteger(v) || v < 0) {
-        if (Number.isInteger(v) && v > 0) return this.uint(BigInt(v));
-        throw new GobError(`cannot encode ${v} as a gob unsigned integer`);
-      }
+      // An unsafe number may already have lost its low bits; make the caller say bigint.
+      if (!Number.isSafeInteger(v) || v < 0) throw new GobError(`cannot encode ${v} as a gob unsigned integer (use a bigint beyond 2^53)`);
       if (v < 0x80) return this.byte(v);
       const tmp: number[] = [];
       let x = v;
@@ -68,7 +66,7 @@ export class ByteWriter {
   /** Sign in the low bit: non-negative i → i<<1, negative i → (^i)<<1 | 1. */
   int(v: number | bigint): void {
     if (typeof v === 'number') {
-      if (!Number.isInteger(v)) throw new GobError(`cannot encode ${v} as a gob integer`);
+      if (!Number.isSafeInteger(v)) throw new GobError(`cannot encode ${v} as a gob integer (use a bigint beyond 2^53)`);
       if (Math.abs(v) <= 2 ** 51) return this.uint(v >= 0 ? v * 2 : -2 * v - 1);
       return this.int(BigInt(v));
     }

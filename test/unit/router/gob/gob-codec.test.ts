@@ -80,6 +80,14 @@ describe('gob codec', () => {
       expect(gobDecode(gob.int64, gobEncode(gob.int64, min))).to.equal(min);
       expect(gobDecode(gob.int64, gobEncode(gob.int64, max))).to.equal(max);
       expect(() => gobEncode(gob.int64, max + 1n)).to.throw(GobError);
+      expect(() => gobEncode(gob.uint64, (1n << 64n))).to.throw(GobError);
+      expect(() => gobEncode(gob.uint64, -1n)).to.throw(GobError);
+      // Numbers beyond 2^53 may have lost bits already: bigint is required.
+      expect(() => gobEncode(gob.uint, 2 ** 60)).to.throw(GobError, /bigint/);
+      expect(() => gobEncode(gob.int, -(2 ** 60))).to.throw(GobError, /bigint/);
+      expect(() => gobEncode(gob.int, 1.5)).to.throw(GobError);
+      expect(gobDecode(gob.int, gobEncode(gob.int, Number.MIN_SAFE_INTEGER))).to.equal(Number.MIN_SAFE_INTEGER);
+      expect(gobDecode(gob.uint, gobEncode(gob.uint, Number.MAX_SAFE_INTEGER))).to.equal(Number.MAX_SAFE_INTEGER);
     });
 
     it('slice of structs: slice definition first, then the element struct, ids as Go allocates them', () => {
