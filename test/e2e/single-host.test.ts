@@ -155,6 +155,36 @@ describe('single host: weave daemon under a real dockerd (root)', function () {
     }
   });
 
+  it('connects a running container to a second weave network and disconnects it again', async function () {
+    const names = ['m1', 'm2'];
+    const baseline = await weaveStatus(h);
+    const baselineVeths = await hostVeths(h);
+    try {
+      await h.docker('network', 'create', '-d', 'weave', '--ipam-driver', 'weave', 'second');
+      await runSleeper(h, 'm1', 'weave');
+      await runSleeper(h, 'm2', 'second');
+      const connect = await h.tryDocker(['network', 'connect', 'second', 'm1']);
+      expect(connect.code, `docker network connect second m1: ${connect.stderr.trim()}`).to.equal(0);
+      const m1 = await containerEndpoint(h, 'm1', 'second');
+      const m2 = await containerEndpoint(h, 'm2', 'second');
+      const addrs = (await h.docker('exec', 'm1', 'ip', '-o', '-4', 'addr')).stdout;
+      expect(addrs, 'm1 has both addresses').to.include(`${m1.IPAddress}/`).and.to.include(`${(await containerEndpoint(h, 'm1', 'weave')).IPAddress}/`);
+      expect(await pingFrom(h, 'm1', m2.IPAddress), 'm1 -> m2 over the second network').to.equal(true);
+      expect(await pingFrom(h, 'm2', m1.IPAddress), 'm2 -> m1 over the second network').to.equal(true);
+      await h.docker('network', 'disconnect', 'second', 'm1');
+      expect(await hostVeths(h)).to.not.include(`vethwl${m1.EndpointID.slice(0, 9)}`);
+      const secondSubnet = (await dockerNetwork(h, 'second')).IPAM.Config[0]?.Subnet ?? '';
+      expect(poolAddresses(await weaveStatus(h), secondSubnet)).to.not.include(m1.IPAddress);
+      await h.docker('rm', '-f', ...names);
+      await h.docker('network', 'rm', 'second');
+      expect(await hostVeths(h)).to.deep.equal(baselineVeths);
+      expect(stateOf(await weaveStatus(h))).to.deep.equal(stateOf(baseline));
+    } finally {
+      await removeContainers(h, names);
+      await h.tryDocker(['network', 'rm', 'second']);
+    }
+  });
+
   it('leaks no link, address or endpoint over 50 sequential `docker run --rm`', async function () {
     this.timeout(150_000);
     const baseline = stateOf(await weaveStatus(h));
