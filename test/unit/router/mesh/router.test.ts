@@ -296,4 +296,37 @@ describe('MeshRouter over in-memory connections', function () {
     await waitFor('reconnected', () => converged([a2, b]));
     expect(a2.router.status().Targets).to.deep.equal(['10.0.0.2', '10.0.0.7:6783']);
   });
+
+  it('on a ring of five, a gossip broadcast reaches every other peer exactly once', async () => {
+    const names = ['00:00:00:00:00:11', '00:00:00:00:00:12', '00:00:00:00:00:13', '00:00:00:00:00:14', '00:00:00:00:00:15'];
+    const nodes: NetNode[] = [];
+    const gossipers: RecordingGossiper[] = [];
+    for (let i = 0; i < 5; i++) {
+      const next = `10.0.1.${((i + 1) % 5) + 1}`;
+      const n = await net.add(names[i]!, `r${i}`, `10.0.1.${i + 1}`, { peers: [next], discovery: false });
+      const g = new RecordingGossiper();
+      n.router.newGossip('test', g);
+      nodes.push(n);
+      gossipers.push(g);
+    }
+    for (const n of nodes) await startNode(n);
+    await waitFor('ring known everywhere', () =>
+      nodes.every((n) => {
+        const st = n.router.status();
+        return st.Peers.length === 5 && st.Peers.every((p) => p.Connections.length === 2 && p.Connections.every((c) => c.Established));
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    const sender = nodes[0]!.router.newGossip('test2', new RecordingGossiper());
+    const receivers = nodes.slice(1).map((n) => {
+      const g = new RecordingGossiper();
+      n.router.newGossip('test2', g);
+      return g;
+    });
+    sender.gossipBroadcast(setData(['once']));
+    await waitFor('everyone got it', () => receivers.every((g) => g.broadcasts.length >= 1));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(receivers.map((g) => g.broadcasts.length)).to.deep.equal([1, 1, 1, 1]);
+    expect(gossipers.every((g) => g.broadcasts.length === 0)).to.equal(true);
+  });
 });
