@@ -87,21 +87,26 @@ try {
   for (let i = 0; i < warmup; i++) {
     await timeRun(h, 'weave');
     await timeRun(h, BRIDGE_NET);
+    await timeRun(h, 'none');
   }
-  // interleaved, so drift in machine load hits both sides alike
+  // interleaved, so drift in machine load hits every variant alike
   const measuredFrom = new Date().toISOString();
   const weave: number[] = [];
   const bridge: number[] = [];
+  // no network at all: what `docker run` costs before any driver is involved
+  const none: number[] = [];
   for (let i = 0; i < runs; i++) {
     weave.push(await timeRun(h, 'weave'));
     bridge.push(await timeRun(h, BRIDGE_NET));
+    none.push(await timeRun(h, 'none'));
   }
   const w = stats(weave);
   const b = stats(bridge);
+  const n0 = stats(none);
   console.log(`docker run --rm --network NET bb ${COMMAND.join(' ')}: ${runs} runs each (+${warmup} warm-up), interleaved, wall-clock ms`);
-  console.log(row('', ['weave', 'bridge', 'weave/bridge']));
+  console.log(row('', ['weave', 'bridge', 'weave/bridge', 'none']));
   for (const k of ['median', 'mean', 'p90', 'min', 'max'] as const) {
-    console.log(row(k, [w[k], b[k], `${(w[k] / b[k]).toFixed(2)}x`]));
+    console.log(row(k, [w[k], b[k], `${(w[k] / b[k]).toFixed(2)}x`, n0[k]]));
   }
   console.log(`goal: weave/bridge <= 1.10x (median ${(w.median / b.median).toFixed(2)}x, mean ${(w.mean / b.mean).toFixed(2)}x)`);
   const plugin = pluginTimeSince(join(h.files.weaveData, 'weave.log'), measuredFrom);
