@@ -1,12 +1,14 @@
 import { open, readFile, rename, mkdir, unlink } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 
 /** Replace `path` with `data` so that a crash at any point leaves either the old or the new
  *  content, never a torn file: write a temp file, fsync it, rename over, fsync the directory. */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+  // random suffix: two writes of one file in the same millisecond must not share a temp file
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, 'w', 0o600);
   try {
     await fh.writeFile(data);
