@@ -23,6 +23,9 @@ if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(warmup) || warmup <
 }
 
 const BRIDGE_NET = 'bench-bridge';
+/** A weave network with --internal: Docker attaches no docker_gwbridge endpoint there, so the
+ *  column shows what the extra gateway endpoint costs our containers. */
+const INTERNAL_NET = 'bench-weave-internal';
 /** Inside the lab host only; from the RFC 2544 range like the rest of the lab. */
 const BRIDGE_SUBNET = '198.19.0.0/24';
 const COMMAND = ['true'];
@@ -73,7 +76,7 @@ function pluginTimeSince(logPath: string, sinceIso: string): Map<string, { calls
 }
 
 function row(label: string, cells: (string | number)[]): string {
-  return label.padEnd(10) + cells.map((c) => (typeof c === 'number' ? c.toFixed(0) : c).padStart(14)).join('');
+  return label.padEnd(10) + cells.map((c) => (typeof c === 'number' ? c.toFixed(0) : c).padStart(16)).join('');
 }
 
 requireBuiltCli();
@@ -83,11 +86,13 @@ try {
   await launchWeave(h, '--log-level', 'debug');
   await waitForDockerNetwork(h, 'weave');
   await h.docker('network', 'create', '-d', 'bridge', '--subnet', BRIDGE_SUBNET, BRIDGE_NET);
+  await h.docker('network', 'create', '-d', 'weave', '--ipam-driver', 'weave', '--internal', INTERNAL_NET);
 
   for (let i = 0; i < warmup; i++) {
     await timeRun(h, 'weave');
     await timeRun(h, BRIDGE_NET);
     await timeRun(h, 'none');
+    await timeRun(h, INTERNAL_NET);
   }
   // interleaved, so drift in machine load hits every variant alike
   const measuredFrom = new Date().toISOString();
@@ -95,32 +100,34 @@ try {
   const bridge: number[] = [];
   // no network at all: what `docker run` costs before any driver is involved
   const none: number[] = [];
+  const internal: number[] = [];
   for (let i = 0; i < runs; i++) {
     weave.push(await timeRun(h, 'weave'));
     bridge.push(await timeRun(h, BRIDGE_NET));
     none.push(await timeRun(h, 'none'));
+    internal.push(await timeRun(h, INTERNAL_NET));
   }
   const w = stats(weave);
   const b = stats(bridge);
   const n0 = stats(none);
+  const wi = stats(internal);
   console.log(`docker run --rm --network NET bb ${COMMAND.join(' ')}: ${runs} runs each (+${warmup} warm-up), interleaved, wall-clock ms`);
-  console.log(row('', ['weave', 'bridge', 'weave/bridge', 'none']));
+  console.log(row('', ['weave', 'bridge', 'weave/bridge', 'none', 'weave internal']));
   for (const k of ['median', 'mean', 'p90', 'min', 'max'] as const) {
-    console.log(row(k, [w[k], b[k], `${(w[k] / b[k]).toFixed(2)}x`, n0[k]]));
+    console.log(row(k, [w[k], b[k], `${(w[k] / b[k]).toFixed(2)}x`, n0[k], wi[k]]));
   }
   console.log(`goal: weave/bridge <= 1.10x (median ${(w.median / b.median).toFixed(2)}x, mean ${(w.mean / b.mean).toFixed(2)}x)`);
   const plugin = pluginTimeSince(join(h.files.weaveData, 'weave.log'), measuredFrom);
   if (plugin.size) {
-    let total = 0;
-    const parts = [...plugin].map(([m, e]) => {
-      total += e.ms;
-      return `${m} ${(e.ms / runs).toFixed(1)}`;
-    });
-    console.log(`plugin handler time per weave run: ${(total / runs).toFixed(1)} ms (${parts.join(', ')})`);
+    // both weave variants ran `runs` times
+    const weaveRuns = 2 * runs;
+    const total = [...plugin.values()].reduce((a, e) => a + e.ms, 0);
+    const parts = [...plugin].map(([m, e]) => `${m} ${(e.ms / weaveRuns).toFixed(1)}`);
+    console.log(`plugin handler time per weave run: ${(total / weaveRuns).toFixed(1)} ms (${parts.join(', ')})`);
   } else {
     console.log('plugin handler time: n/a (no "plugin request" debug lines in weave.log)');
   }
-  await h.tryDocker(['network', 'rm', BRIDGE_NET]);
+  await h.tryDocker(['network', 'rm', BRIDGE_NET, INTERNAL_NET]);
 } finally {
   await lab.down();
 }
