@@ -13,11 +13,12 @@ export function pluginSocketFromRoot(h: LabHost): string {
   return join(h.files.run, 'docker', 'plugins', 'weave.sock');
 }
 
-/** `weave launch` prints the daemon PID (last line); returns it. */
+/** `weave launch` prints the daemon PID on its last line (alone, or as "(pid N)" when one was
+ *  already running); returns it. */
 export async function launchWeave(h: LabHost, ...args: string[]): Promise<number> {
   const r = await h.weave('launch', ...args);
   const last = r.stdout.trim().split('\n').pop() ?? '';
-  const m = /(\d+)\s*$/.exec(last);
+  const m = /(\d+)\)?\s*$/.exec(last);
   if (!m) throw new Error(`weave launch printed no PID:\n${r.stdout}\n${r.stderr}`);
   return Number(m[1]);
 }
