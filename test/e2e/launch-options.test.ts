@@ -2,6 +2,8 @@
 import { expect } from 'chai';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { dockerAnswers } from '../harness/docker-ping.ts';
+import { startEngine, stopEngine, waitEngine } from '../harness/engine.ts';
 import { pidAlive } from '../harness/host-processes.ts';
 import { ipInCidr } from '../harness/ipv4.ts';
 import { Lab } from '../harness/lab.ts';
@@ -32,6 +34,28 @@ describe('weave launch options (root)', function () {
 
   after(async function () {
     await lab?.down();
+  });
+
+  it('launches before dockerd runs and creates the default network once Docker answers', async function () {
+    await stopEngine(h.engine, `dockerd of ${h.name}`);
+    const pid = await launchWeave(h);
+    try {
+      const st = await weaveStatus(h);
+      expect(st.pid).to.equal(pid);
+      expect(st.defaultNetwork.state, 'default network with Docker down').to.equal('pending');
+      startEngine(h.engine);
+      await waitEngine(h.engine, `dockerd of ${h.name}`, 30_000);
+      await waitForDockerNetwork(h, 'weave', 30_000);
+      expect((await weaveStatus(h)).defaultNetwork.state).to.equal('created');
+      await h.docker('run', '--rm', '--network', 'weave', 'bb', 'true');
+      await h.docker('network', 'rm', 'weave');
+    } finally {
+      if (!(await dockerAnswers(h.dockerSocket))) {
+        startEngine(h.engine);
+        await waitEngine(h.engine, `dockerd of ${h.name}`, 30_000);
+      }
+      await h.tryWeave(['stop']);
+    }
   });
 
   it('uses the given data dir, MTU, ranges and status address', async function () {
