@@ -2,6 +2,8 @@
 // it with `weave launch`, and Docker driving our plugin for real.
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { pidAlive } from '../harness/host-processes.ts';
 import { cidrWithin, ipInCidr } from '../harness/ipv4.ts';
@@ -443,6 +445,32 @@ describe('single host: weave daemon under a real dockerd (root)', function () {
       // an endpoint the plugin wrongly accepted above would block removing the network
       if (fuzzNetId) await callPlugin(socket, 'NetworkDriver.DeleteEndpoint', JSON.stringify({ NetworkID: fuzzNetId, EndpointID: 'e'.repeat(64) })).catch(() => undefined);
       await h.tryDocker(['network', 'rm', 'fuzz']);
+    }
+  });
+
+  it('keeps serving Docker while clients stall mid-request or flood it with bad requests', async function () {
+    const socket = pluginSocketFromRoot(h);
+    const stalled: Socket[] = [];
+    try {
+      for (let i = 0; i < 20; i++) {
+        const body = connect(socket);
+        body.on('error', () => undefined);
+        body.write('POST /NetworkDriver.CreateEndpoint HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"NetworkID":');
+        const head = connect(socket);
+        head.on('error', () => undefined);
+        head.write('POST /IpamDriver.RequestPool HTT');
+        stalled.push(body, head);
+      }
+      const flood = Promise.all(Array.from({ length: 200 }, () => callPlugin(socket, 'IpamDriver.RequestAddress', '{"PoolID": 5}')));
+      const t0 = performance.now();
+      const activate = await callPlugin(socket, 'Plugin.Activate', '');
+      expect(activate.status).to.equal(200);
+      expect(performance.now() - t0, 'Plugin.Activate latency (ms) beside stalled clients').to.be.below(2000);
+      await h.docker('run', '--rm', '--network', 'weave', 'bb', 'true');
+      expect([...new Set((await flood).map((r) => r.status))]).to.deep.equal([400]);
+      expect(pidAlive(daemonPid)).to.equal(true);
+    } finally {
+      for (const c of stalled) c.destroy();
     }
   });
 
