@@ -6,8 +6,8 @@ import { AlreadyRunningError } from '../daemon/pid-file.ts';
 import { flagsToConfig, type DaemonFlags } from './options.ts';
 
 /** `weave daemon`: run every service in this process until SIGTERM/SIGINT. */
-export async function runDaemon(flags: DaemonFlags): Promise<number> {
-  const config = resolveConfig(configFromEnv(process.env), flagsToConfig(flags));
+export async function runDaemon(flags: DaemonFlags, peers: string[] = []): Promise<number> {
+  const config = resolveConfig(configFromEnv(process.env), flagsToConfig(flags, peers));
   const root = createRootLogger({ level: config.logLevel });
   const log = componentLogger(root, 'main');
   // A bug in one request must not take the network control plane down with it; the state on

@@ -38,8 +38,8 @@ function tail(path: string, lines: number): string {
 
 /** Start the daemon detached and return once it serves both the plugin socket and the status
  *  API, so a script can run `docker network create -d weave` right after `weave launch`. */
-export async function launch(flags: DaemonFlags): Promise<number> {
-  const config = resolveConfig(configFromEnv(process.env), flagsToConfig(flags));
+export async function launch(flags: DaemonFlags, peers: string[] = []): Promise<number> {
+  const config = resolveConfig(configFromEnv(process.env), flagsToConfig(flags, peers));
   const running = await daemonPid(config);
   if (running !== undefined) {
     console.log(`weave is already running (pid ${running})`);
@@ -50,10 +50,11 @@ export async function launch(flags: DaemonFlags): Promise<number> {
   const out = openSync(logPath, 'a');
   const script = process.argv[1];
   if (!script) throw new Error('cannot tell which script to start the daemon from');
-  const child = spawn(process.execPath, [...process.execArgv, script, 'daemon', ...flagsToArgv(flags)], {
+  const env = { ...process.env, ...(flags.password !== undefined ? { WEAVE_PASSWORD: flags.password } : {}) };
+  const child = spawn(process.execPath, [...process.execArgv, script, 'daemon', ...flagsToArgv(flags), ...peers], {
     detached: true,
     stdio: ['ignore', out, out],
-    env: process.env,
+    env,
   });
   closeSync(out);
   let exited: number | null | undefined;

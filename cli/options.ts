@@ -12,7 +12,15 @@ export function addDaemonOptions(cmd: Command): Command {
     .addOption(new Option('--status-addr <host:port>', 'status/control HTTP API (default 127.0.0.1:6784, env WEAVE_STATUS_ADDR)'))
     .addOption(new Option('--docker-socket <path>', 'Docker Engine API socket (default /var/run/docker.sock)'))
     .addOption(new Option('--log-level <level>', 'error, warn, info or debug (default info)'))
-    .addOption(new Option('--no-default-network', 'do not create the Docker network "weave"'));
+    .addOption(new Option('--no-default-network', 'do not create the Docker network "weave"'))
+    .addOption(new Option('--password <secret>', 'encrypt control and data traffic (prefer env WEAVE_PASSWORD: argv is visible in ps)'))
+    .addOption(new Option('--port <n>', 'TCP control and UDP sleeve port (default 6783)'))
+    .addOption(new Option('--host <addr>', 'address to listen on for peers (default all)'))
+    .addOption(new Option('--name <mac>', 'peer name (default: derived from the machine id and kept in the data dir)'))
+    .addOption(new Option('--nickname <name>', 'peer nickname (default: host name)'))
+    .addOption(new Option('--conn-limit <n>', 'maximum number of peer connections (default 200, 0 = unlimited)'))
+    .addOption(new Option('--no-discovery', 'do not connect to peers learnt from other peers'))
+    .addOption(new Option('--no-router', 'no mesh: a single-host network'));
 }
 
 export interface DaemonFlags {
@@ -25,10 +33,27 @@ export interface DaemonFlags {
   dockerSocket?: string;
   logLevel?: string;
   defaultNetwork?: boolean;
+  password?: string;
+  port?: string;
+  host?: string;
+  name?: string;
+  nickname?: string;
+  connLimit?: string;
+  discovery?: boolean;
+  router?: boolean;
 }
 
-export function flagsToConfig(f: DaemonFlags): Partial<DaemonConfig> {
+export function flagsToConfig(f: DaemonFlags, peers?: string[]): Partial<DaemonConfig> {
   return {
+    password: f.password,
+    port: f.port === undefined ? undefined : Number(f.port),
+    host: f.host,
+    name: f.name,
+    nickname: f.nickname,
+    connLimit: f.connLimit === undefined ? undefined : Number(f.connLimit),
+    discovery: f.discovery === false ? false : undefined,
+    router: f.router === false ? false : undefined,
+    peers: peers !== undefined && peers.length > 0 ? peers : undefined,
     dataDir: f.dataDir,
     mtu: f.mtu === undefined ? undefined : Number(f.mtu),
     ipallocRange: f.ipallocRange,
@@ -54,11 +79,19 @@ export function flagsToArgv(f: DaemonFlags): string[] {
     ['statusAddr', '--status-addr'],
     ['dockerSocket', '--docker-socket'],
     ['logLevel', '--log-level'],
+    ['port', '--port'],
+    ['host', '--host'],
+    ['name', '--name'],
+    ['nickname', '--nickname'],
+    ['connLimit', '--conn-limit'],
   ];
   for (const [key, flag] of pairs) {
     const v = f[key];
     if (typeof v === 'string') argv.push(flag, v);
   }
   if (f.defaultNetwork === false) argv.push('--no-default-network');
+  if (f.discovery === false) argv.push('--no-discovery');
+  if (f.router === false) argv.push('--no-router');
+  // --password is deliberately not passed on: launch hands it over in WEAVE_PASSWORD
   return argv;
 }

@@ -1,4 +1,5 @@
 import type { DaemonStatus } from '../daemon/daemon.ts';
+import { formatRouterSummary, type RouterStatus } from '../router/mesh/status.ts';
 
 interface PluginStatusView {
   socket?: string;
@@ -16,6 +17,15 @@ export function formatStatus(st: DaemonStatus): string {
   lines.push(row('Version', `${st.version} (pid ${st.pid}, up ${st.uptimeSeconds} s)`));
   lines.push(row('Data dir', st.dataDir));
   lines.push('');
+  if (st.router !== undefined) {
+    lines.push(
+      ...formatRouterSummary(st.router as RouterStatus)
+        .trimEnd()
+        .split('\n')
+        .map((l) => ' ' + l),
+    );
+    lines.push('');
+  }
   lines.push(
     row('Bridge', 'error' in st.bridge ? `${st.bridge.name} — ${st.bridge.error}` : `${st.bridge.name} (mtu ${st.bridge.mtu}, ${st.bridge.up ? 'up' : 'DOWN'})`),
   );

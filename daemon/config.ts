@@ -22,6 +22,15 @@ export const DaemonConfigSchema = z
     defaultNetwork: z.boolean(),
     defaultNetworkName: z.string().min(1),
     logLevel: z.enum(['error', 'warn', 'info', 'debug']),
+    router: z.boolean(),
+    port: z.number().int().min(1).max(65535),
+    host: z.string().min(1).optional(),
+    password: z.string().min(1).optional(),
+    peers: z.array(z.string().min(1)),
+    connLimit: z.number().int().min(0),
+    discovery: z.boolean(),
+    name: z.string().regex(/^[0-9a-fA-F:]+$/, 'must be a MAC-style peer name').optional(),
+    nickname: z.string().min(1).optional(),
   })
   .strict();
 
@@ -40,6 +49,11 @@ export const DEFAULTS: DaemonConfig = {
   defaultNetwork: true,
   defaultNetworkName: 'weave',
   logLevel: 'info',
+  router: true,
+  port: 6783,
+  peers: [],
+  connLimit: 200,
+  discovery: true,
 };
 
 /** Environment variables a managed plugin or container can be configured with. */
@@ -52,6 +66,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<DaemonConfig> {
   if (env.WEAVE_STATUS_ADDR) out.statusAddr = env.WEAVE_STATUS_ADDR;
   if (env.WEAVE_PLUGIN_SOCKET) out.pluginSocket = env.WEAVE_PLUGIN_SOCKET;
   if (env.LOG_LEVEL) out.logLevel = env.LOG_LEVEL as DaemonConfig['logLevel'];
+  // the password travels by environment, never argv, so `ps` does not show it
+  if (env.WEAVE_PASSWORD) out.password = env.WEAVE_PASSWORD;
+  if (env.WEAVE_PEERS) out.peers = env.WEAVE_PEERS.split(/[\s,]+/).filter((p) => p.length > 0);
   return out;
 }
 

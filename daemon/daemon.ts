@@ -9,6 +9,7 @@ import { DefaultNetwork, type DefaultNetworkStatus } from './default-network.ts'
 import { DockerClient } from './docker-client.ts';
 import { PidFile } from './pid-file.ts';
 import { StatusApi } from './status-api.ts';
+import { createMetrics } from './metrics.ts';
 
 /** What the daemon needs of the plugin service (plugin/ implements it). */
 export interface PluginService {
@@ -18,10 +19,21 @@ export interface PluginService {
   status(): unknown;
 }
 
+/** What the daemon needs of the mesh router (router/ implements it). */
+export interface RouterPart {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  status(): unknown;
+  connect(peers: string[], replace: boolean): string[];
+  forget(peers: string[]): void;
+}
+
 export interface DaemonParts {
   datapath: Datapath;
   ipam: Ipam;
   plugin: PluginService;
+  /** Absent with --no-router (a single-host network). */
+  router?: RouterPart;
 }
 
 export interface DaemonStatus {
@@ -33,6 +45,7 @@ export interface DaemonStatus {
   plugin: unknown;
   ipam: ReturnType<Ipam['status']>;
   defaultNetwork: DefaultNetworkStatus;
+  router?: unknown;
 }
 
 /** One process per host holding every service; this class only wires and sequences them.
@@ -54,7 +67,12 @@ export class Daemon {
   ) {
     this.log = componentLogger(root, 'daemon');
     this.pidFile = new PidFile(join(config.dataDir, 'weave.pid'));
-    this.statusApi = new StatusApi({ addr: config.statusAddr, provider: this, logger: componentLogger(root, 'status-api') });
+    this.statusApi = new StatusApi({
+      addr: config.statusAddr,
+      provider: this,
+      metrics: createMetrics(() => this.status()),
+      logger: componentLogger(root, 'status-api'),
+    });
     this.defaultNetwork = new DefaultNetwork({
       docker: new DockerClient(config.dockerSocket),
       logger: componentLogger(root, 'default-network'),
@@ -74,6 +92,11 @@ export class Daemon {
       this.started.push(() => parts.datapath.stop());
       const bridge = await parts.datapath.ensureBridge({ name: config.bridgeName, mtu: config.mtu });
       this.log.info('bridge ready', { name: bridge.name, index: bridge.index, mtu: bridge.mtu });
+      if (parts.router) {
+        const router = parts.router;
+        await router.start();
+        this.started.push(() => router.stop());
+      }
       await parts.ipam.start();
       this.started.push(() => parts.ipam.stop());
       await parts.plugin.start();
@@ -105,6 +128,16 @@ export class Daemon {
     }
   }
 
+  connect(peers: string[], replace: boolean): string[] {
+    if (!this.parts.router) throw new Error('the router is disabled (--no-router)');
+    return this.parts.router.connect(peers, replace);
+  }
+
+  forget(peers: string[]): void {
+    if (!this.parts.router) throw new Error('the router is disabled (--no-router)');
+    this.parts.router.forget(peers);
+  }
+
   async status(): Promise<DaemonStatus> {
     const { config, parts } = this;
     let bridge: DaemonStatus['bridge'];
@@ -125,6 +158,7 @@ export class Daemon {
       plugin: parts.plugin.status(),
       ipam: parts.ipam.status(),
       defaultNetwork: config.defaultNetwork ? this.defaultNetwork.status() : { name: config.defaultNetworkName, state: 'disabled' },
+      ...(parts.router ? { router: parts.router.status() } : {}),
     };
   }
 }

@@ -1,10 +1,17 @@
 import express from 'express';
+import { z } from 'zod';
+import type { Registry } from 'prom-client';
 import type { Server } from 'node:http';
 import type { Logger } from '../common/logger.ts';
 
 export interface StatusProvider {
   status(): Promise<unknown>;
+  /** Returns errors for peers that could not be parsed. */
+  connect(peers: string[], replace: boolean): string[];
+  forget(peers: string[]): void;
 }
+
+const PeersBody = z.object({ peers: z.array(z.string().min(1)).max(1000), replace: z.boolean().optional() }).strict();
 
 /** The daemon's HTTP control/status API on loopback (Weave's 127.0.0.1:6784). The CLI talks to
  *  the daemon only through it. */
@@ -12,7 +19,7 @@ export class StatusApi {
   private server: Server | undefined;
 
   constructor(
-    private readonly opts: { addr: string; provider: StatusProvider; logger: Logger },
+    private readonly opts: { addr: string; provider: StatusProvider; metrics: Registry; logger: Logger },
   ) {}
 
   async start(): Promise<void> {
@@ -20,6 +27,28 @@ export class StatusApi {
     app.disable('x-powered-by');
     app.get('/status', async (_req, res) => {
       res.json(await this.opts.provider.status());
+    });
+    app.get('/metrics', async (_req, res) => {
+      res.type(this.opts.metrics.contentType).send(await this.opts.metrics.metrics());
+    });
+    const json = express.json({ limit: '64kb' });
+    app.post('/connect', json, (req, res) => {
+      const body = PeersBody.safeParse(req.body);
+      if (!body.success) {
+        res.status(400).json({ error: body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+        return;
+      }
+      const errors = this.opts.provider.connect(body.data.peers, body.data.replace ?? false);
+      res.status(errors.length > 0 ? 400 : 200).json({ errors });
+    });
+    app.post('/forget', json, (req, res) => {
+      const body = PeersBody.safeParse(req.body);
+      if (!body.success) {
+        res.status(400).json({ error: body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+        return;
+      }
+      this.opts.provider.forget(body.data.peers);
+      res.json({ errors: [] });
     });
     app.use((_req, res) => {
       res.status(404).json({ error: 'not found' });

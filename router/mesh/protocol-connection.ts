@@ -35,6 +35,9 @@ export interface ProtocolConnectionParams {
 
 export function formatAddress(address: string | undefined, port: number | undefined): string {
   if (address === undefined || port === undefined) return '';
+  // a dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d; peers, discovery and sleeve
+  // need the plain IPv4 form (and Weave shows it that way)
+  if (address.startsWith('::ffff:') && address.includes('.')) address = address.slice(7);
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 

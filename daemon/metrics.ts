@@ -1,0 +1,72 @@
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DaemonStatus } from './daemon.ts';
+
+interface ConnectionView {
+  State: string;
+  Attrs?: { name?: unknown; encrypted?: unknown };
+}
+
+interface RouterView {
+  Connections?: ConnectionView[];
+  TerminationCount?: number;
+}
+
+function rangeSize(cidr: string): number {
+  const bits = Number(cidr.split('/')[1]);
+  return 2 ** (32 - bits);
+}
+
+/** Prometheus metrics under Weave's names, computed from the daemon's status at scrape time so
+ *  no hot path pays for them. One registry per daemon: no global state. */
+export function createMetrics(status: () => Promise<DaemonStatus>): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  let snapshot: Promise<DaemonStatus> | undefined;
+  // one status read per scrape, shared by every collector of that scrape
+  const current = (): Promise<DaemonStatus> => {
+    snapshot ??= status().finally(() => setImmediate(() => (snapshot = undefined)));
+    return snapshot;
+  };
+  new Gauge({
+    name: 'weave_connections',
+    help: 'Number of peer connections, by state, overlay type and encryption.',
+    labelNames: ['state', 'type', 'encryption'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const router = (await current()).router as RouterView | undefined;
+      for (const c of router?.Connections ?? []) {
+        const type = typeof c.Attrs?.name === 'string' ? c.Attrs.name : '';
+        this.inc({ state: c.State, type, encryption: c.Attrs?.encrypted === true ? 'yes' : '' });
+      }
+    },
+  });
+  new Gauge({
+    name: 'weave_connection_terminations_total',
+    help: 'Number of peer connections terminated.',
+    registers: [registry],
+    async collect() {
+      const router = (await current()).router as RouterView | undefined;
+      this.set(router?.TerminationCount ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'weave_ips',
+    help: 'Number of IP addresses.',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      const ipam = (await current()).ipam;
+      this.set({ state: 'local-used' }, ipam.pools.reduce((n, p) => n + p.allocated, 0));
+    },
+  });
+  new Gauge({
+    name: 'weave_max_ips',
+    help: 'Size of the IP range.',
+    registers: [registry],
+    async collect() {
+      this.set(rangeSize((await current()).ipam.range));
+    },
+  });
+  return registry;
+}
