@@ -40,12 +40,17 @@ export const networkOnlySchema = z.object({ NetworkID: networkIdSchema });
 
 export const endpointRefSchema = z.object({ NetworkID: networkIdSchema, EndpointID: endpointIdSchema });
 
+/** An IPv4 address with prefix length, as IPAM handed it out ("10.32.0.5/16"). */
+const cidr4Schema = z
+  .string()
+  .regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(3[0-2]|[12]?\d)$/, 'expected an IPv4 address with prefix length like 10.32.0.5/16');
+
 export const createEndpointSchema = z.object({
   NetworkID: networkIdSchema,
   EndpointID: endpointIdSchema,
   Interface: z
     .object({
-      Address: z.string().optional(),
+      Address: z.union([cidr4Schema, z.literal('')]).optional(),
       AddressIPv6: z.string().optional(),
       MacAddress: z.union([macSchema, z.literal('')]).optional(),
     })

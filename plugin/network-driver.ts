@@ -70,9 +70,8 @@ export class NetworkDriver {
       '/NetworkDriver.CreateEndpoint': withBody('CreateEndpoint', createEndpointSchema, (req, ctx) => this.createEndpoint(req, ctx)),
       '/NetworkDriver.EndpointOperInfo': withBody('EndpointOperInfo', endpointRefSchema, (req) => this.endpointOperInfo(req.EndpointID)),
       '/NetworkDriver.DeleteEndpoint': withBody('DeleteEndpoint', endpointRefSchema, (req) => this.deleteEndpoint(req.EndpointID)),
-      '/NetworkDriver.Join': withBody('Join', joinSchema, (req) => this.join(req.EndpointID)),
-      // Docker tears the interface down itself; Leave is also its rollback of a failed Join.
-      '/NetworkDriver.Leave': withBody('Leave', endpointRefSchema, () => ({})),
+      '/NetworkDriver.Join': withBody('Join', joinSchema, (req) => this.join(req.EndpointID, req.SandboxKey)),
+      '/NetworkDriver.Leave': withBody('Leave', endpointRefSchema, (req) => this.leave(req.EndpointID)),
       // External connectivity (NAT, published ports) is docker_gwbridge's job, see join().
       '/NetworkDriver.ProgramExternalConnectivity': withBody('ProgramExternalConnectivity', programExternalConnectivitySchema, () => ({})),
       '/NetworkDriver.RevokeExternalConnectivity': withBody('RevokeExternalConnectivity', endpointRefSchema, () => ({})),
@@ -230,15 +229,36 @@ export class NetworkDriver {
    *  then also attaches the container to docker_gwbridge, which gives it a default route, NAT
    *  to the outside and published ports, while container-to-container traffic stays on our L2
    *  overlay (its subnet is on-link via this interface). */
-  join(endpointId: string): object {
-    const ep = this.store.getEndpoint(endpointId);
-    if (ep === undefined) throw new PluginError(`endpoint ${endpointId} is not known to the weave plugin`);
-    const network = this.store.getNetwork(ep.networkId);
-    return {
-      InterfaceName: { SrcName: ep.guestVeth, DstPrefix: CONTAINER_IFNAME_PREFIX },
-      ...(network?.multicast === true ? { StaticRoutes: [MULTICAST_ROUTE] } : {}),
-      DisableGatewayService: false,
-    };
+  join(endpointId: string, sandboxKey: string | undefined): Promise<object> {
+    return this.store.exclusive(async () => {
+      const ep = this.store.getEndpoint(endpointId);
+      if (ep === undefined) throw new PluginError(`endpoint ${endpointId} is not known to the weave plugin`);
+      const network = this.store.getNetwork(ep.networkId);
+      // A container on two multicast weave networks can hold the 224.0.0.0/4 route only once:
+      // Docker fails the second join with "file exists" if we hand it out again.
+      const routeTaken =
+        sandboxKey !== undefined &&
+        this.store.endpoints().some((o) => o.id !== ep.id && o.sandboxKey === sandboxKey && o.multicastRoute === true);
+      const multicastRoute = network?.multicast === true && !routeTaken;
+      await this.store.update((s) => void s.endpoints.set(ep.id, { ...ep, ...(sandboxKey !== undefined ? { sandboxKey } : {}), multicastRoute }));
+      return {
+        InterfaceName: { SrcName: ep.guestVeth, DstPrefix: CONTAINER_IFNAME_PREFIX },
+        ...(multicastRoute ? { StaticRoutes: [MULTICAST_ROUTE] } : {}),
+        DisableGatewayService: false,
+      };
+    });
+  }
+
+  /** Docker tears the interface down itself; Leave (also its rollback of a failed Join) only
+   *  forgets the sandbox, so the container's next weave interface may carry the multicast route. */
+  leave(endpointId: string): Promise<object> {
+    return this.store.exclusive(async () => {
+      const ep = this.store.getEndpoint(endpointId);
+      if (ep === undefined || (ep.sandboxKey === undefined && ep.multicastRoute === undefined)) return {};
+      const { sandboxKey: _s, multicastRoute: _m, ...rest } = ep;
+      await this.store.update((s) => void s.endpoints.set(ep.id, rest));
+      return {};
+    });
   }
 
   /** After a crash: delete `vethwl*` links nobody recorded (their containers never got them, or

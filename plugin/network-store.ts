@@ -29,6 +29,10 @@ const endpointRecordSchema = z.object({
   mac: z.string(),
   /** Address (CIDR) Docker assigned from IPAM. */
   address: z.string(),
+  /** Set while joined: the container's network namespace, and whether this endpoint carries the
+   *  container's multicast route (only one interface of a container can). */
+  sandboxKey: z.string().optional(),
+  multicastRoute: z.boolean().optional(),
 });
 
 const storeFileSchema = z.object({

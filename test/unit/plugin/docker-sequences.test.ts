@@ -351,4 +351,36 @@ describe('plugin: Docker call sequences', () => {
     // the record stays until Docker deletes it
     expect(f.server.status().endpoints).to.equal(2);
   });
+
+  it('gives a container on two multicast networks the multicast route once, and again after it left', async () => {
+    const sandbox = '/var/run/docker/netns/abcabcabcabc';
+    const a = await createNetwork(f, networkId(7));
+    const b = await createNetwork(f, networkId(8));
+    const attach = async (net: string, ep: string, poolId: string) => {
+      const addr = await f.call('/IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: {} });
+      await f.call('/NetworkDriver.CreateEndpoint', { NetworkID: net, EndpointID: ep, Interface: { Address: addr['Address'] } });
+      return f.call('/NetworkDriver.Join', { NetworkID: net, EndpointID: ep, SandboxKey: sandbox, Options: {} });
+    };
+    const first = await attach(networkId(7), endpointId(71), a.poolId);
+    const second = await attach(networkId(8), endpointId(81), b.poolId);
+    expect(first['StaticRoutes']).to.deep.equal([{ Destination: '224.0.0.0/4', RouteType: 1 }]);
+    expect(second).to.not.have.property('StaticRoutes');
+    // the route's owner leaves (docker network disconnect): the next join may carry it again
+    await f.call('/NetworkDriver.Leave', { NetworkID: networkId(7), EndpointID: endpointId(71) });
+    await f.call('/NetworkDriver.Leave', { NetworkID: networkId(8), EndpointID: endpointId(81) });
+    const again = await f.call('/NetworkDriver.Join', { NetworkID: networkId(8), EndpointID: endpointId(81), SandboxKey: sandbox, Options: {} });
+    expect(again['StaticRoutes']).to.deep.equal([{ Destination: '224.0.0.0/4', RouteType: 1 }]);
+  });
+
+  it('refuses an endpoint whose address is not an IPv4 CIDR, creating nothing', async () => {
+    const net = networkId(9);
+    await createNetwork(f, net);
+    for (const bad of ['garbage/77', '10.33.0.5', '10.33.0.500/24', '10.33.0.5/33']) {
+      const r = await f.post('/NetworkDriver.CreateEndpoint', JSON.stringify({ NetworkID: net, EndpointID: endpointId(90), Interface: { Address: bad } }));
+      expect(r.status, bad).to.equal(400);
+      expect(r.json['Err'], bad).to.match(/Interface\.Address/);
+    }
+    expect(f.datapath.callsOf('createVeth')).to.deep.equal([]);
+    expect(f.server.status().endpoints).to.equal(0);
+  });
 });
