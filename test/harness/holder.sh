@@ -21,6 +21,15 @@ mount --bind "$d/etc-docker" /etc/docker
 mount --bind "$d/docker" /var/lib/docker
 mount --bind "$d/weave" /var/lib/weave
 
+# Real hosts have distinct machine ids, and weave derives its peer name from it: give each lab
+# host its own, or every host would claim the same peer name.
+if [ ! -s "$d/machine-id" ]; then
+  od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$d/machine-id"
+  echo >>"$d/machine-id"
+fi
+[ -e /etc/machine-id ] || : >/etc/machine-id
+mount --bind "$d/machine-id" /etc/machine-id
+
 # sysfs shows the netns of whoever mounts it: mount a fresh one from inside this netns so
 # /sys/class/net is this host's view, and move the cgroup tree back on top for dockerd.
 mkdir -p "$d/.cg"
