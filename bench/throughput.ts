@@ -66,8 +66,9 @@ async function weaveOverlay(h1: LabHost, h2: LabHost): Promise<Result> {
   await launchWeave(h1);
   await launchWeave(h2, h1.address);
   await Promise.all([waitForDockerNetwork(h1, 'weave'), waitForDockerNetwork(h2, 'weave')]);
-  await h1.docker('run', '-d', '--name', 'tp1', '--network', 'weave', 'bb', 'sleep', '3600');
-  await h2.docker('run', '-d', '--name', 'tp2', '--network', 'weave', 'bb', 'sleep', '3600');
+  // explicit addresses: with the single-peer IPAM each host would hand out the same first address
+  await h1.docker('run', '-d', '--name', 'tp1', '--network', 'weave', '--ip', '10.32.1.1', 'bb', 'sleep', '3600');
+  await h2.docker('run', '-d', '--name', 'tp2', '--network', 'weave', '--ip', '10.32.2.1', 'bb', 'sleep', '3600');
   const target = (await containerEndpoint(h2, 'tp2', 'weave')).IPAddress;
   return measure(inContainer(h2, 'tp2'), inContainer(h1, 'tp1'), target);
 }
