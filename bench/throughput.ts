@@ -15,7 +15,7 @@ const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5
 const seconds = Number(values.seconds);
 if (!Number.isInteger(seconds) || seconds < 1) throw new Error('usage: throughput.ts [--seconds N>=1]');
 
-interface Result { gbps?: number; retransmits?: number; rttMs?: number; note?: string }
+interface Result { gbps?: number; retransmits?: number; rttMs?: number; note?: string; detail?: string }
 
 function parseIperf(json: string): { gbps: number; retransmits: number } {
   const r = JSON.parse(json) as { end?: { sum_received?: { bits_per_second: number }; sum_sent?: { retransmits?: number } }; error?: string };
@@ -70,7 +70,11 @@ async function weaveOverlay(h1: LabHost, h2: LabHost): Promise<Result> {
   await h1.docker('run', '-d', '--name', 'tp1', '--network', 'weave', '--ip', '10.32.1.1', 'bb', 'sleep', '3600');
   await h2.docker('run', '-d', '--name', 'tp2', '--network', 'weave', '--ip', '10.32.2.1', 'bb', 'sleep', '3600');
   const target = (await containerEndpoint(h2, 'tp2', 'weave')).IPAddress;
-  return measure(inContainer(h2, 'tp2'), inContainer(h1, 'tp1'), target);
+  const source = (await containerEndpoint(h1, 'tp1', 'weave')).IPAddress;
+  // with uncoordinated IPAM both ends can get the same address; the "remote" would then be the
+  // client itself and the numbers would be loopback's
+  if (source === target) throw new Error(`both containers got ${target} (IPAM not coordinated across hosts); no overlay measurement`);
+  return { ...(await measure(inContainer(h2, 'tp2'), inContainer(h1, 'tp1'), target)), detail: `${source} -> ${target}` };
 }
 
 async function attempt(what: () => Promise<Result>): Promise<Result> {
@@ -100,7 +104,7 @@ try {
   console.log(`${''.padEnd(30)}${'Gbit/s'.padStart(10)}${'retrans'.padStart(10)}${'rtt ms'.padStart(10)}`);
   for (const [name, r] of rows) {
     if (r.note !== undefined) console.log(`${name.padEnd(30)}  n/a: ${r.note}`);
-    else console.log(`${name.padEnd(30)}${r.gbps!.toFixed(2).padStart(10)}${String(r.retransmits).padStart(10)}${r.rttMs!.toFixed(3).padStart(10)}`);
+    else console.log(`${name.padEnd(30)}${r.gbps!.toFixed(2).padStart(10)}${String(r.retransmits).padStart(10)}${r.rttMs!.toFixed(3).padStart(10)}${r.detail ? `  (${r.detail})` : ''}`);
   }
 } finally {
   await lab.down();
