@@ -199,6 +199,8 @@ export interface VxlanOptions extends CommonLinkOptions {
   dev?: number;
   ttl?: number;
   external?: boolean;
+  /** IFLA_VXLAN_DF: outer DF bit; 'set' makes oversized tunnelled packets fail instead of fragmenting. */
+  df?: 'unset' | 'set' | 'inherit';
 }
 
 export function encodeNewVxlan(name: string, o: VxlanOptions): Buffer {
@@ -214,6 +216,8 @@ export function encodeNewVxlan(name: string, o: VxlanOptions): Buffer {
   if (o.learning !== undefined) data.push(attrU8(IFLA_VXLAN_LEARNING, o.learning ? 1 : 0));
   if (o.port !== undefined) data.push(attrBe16(IFLA_VXLAN_PORT, o.port));
   if (o.external === true) data.push(attrU8(IFLA_VXLAN_COLLECT_METADATA, 1));
+  // IFLA_VXLAN_DF (29): 0 unset, 1 set, 2 inherit
+  if (o.df !== undefined) data.push(attrU8(29, o.df === 'unset' ? 0 : o.df === 'set' ? 1 : 2));
   return Buffer.concat([
     upHeader(o),
     ...commonAttrs(name, o),

@@ -1,0 +1,64 @@
+// The kernel fast data path as the overlay switch sees it. Two backends implement it: Linux
+// vxlan devices on a bridge (vxlan-device-fastpath.ts, any kernel with vxlan) and Open vSwitch's
+// kernel datapath (ODP, Weave-compatible). The compliance suite in
+// test/kernel/fastpath-compliance.ts checks any implementation against this file.
+//
+// Model: the host has a bridge that containers are attached to. The fast path carries
+// container frames between that bridge and the bridges of peers it is told to forward to, in
+// the kernel, as VXLAN over UDP `udpPort`. It also carries heartbeat frames to every added peer
+// — forwarding or not — over the same kernel path with DF set, so that a heartbeat arrives
+// exactly when a full-size data frame would.
+import type { PeerName } from '../../router/mesh/contract.ts';
+
+/** Ethernet header bytes in front of every heartbeat payload. */
+export const HEARTBEAT_HEADER = 14;
+
+/** Thrown by start() when the kernel cannot provide this fast path (the reason is shown to
+ *  users as the connection's reason for using sleeve). */
+export class FastPathUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'FastPathUnavailableError';
+  }
+}
+
+export interface FastPathStats {
+  heartbeatsSent: number;
+  heartbeatsReceived: number;
+  /** Heartbeats the kernel refused to take (queue full, device gone). */
+  heartbeatsDropped: number;
+}
+
+export interface FastPath {
+  /** Backend name shown in status, e.g. 'vxlan-device' or 'odp'. */
+  readonly backend: string;
+  /** Overlay MTU: the largest IP packet a container frame may carry. */
+  readonly mtu: number;
+  /** Underlay UDP port of the VXLAN traffic (6784). */
+  readonly udpPort: number;
+  readonly stats: FastPathStats;
+
+  /** Creates the kernel objects (replacing stale ones a crash left). Throws
+   *  FastPathUnavailableError when the kernel lacks support. */
+  start(): Promise<void>;
+  /** Removes every kernel object start() and the peers created. Containers on the bridge stay. */
+  stop(): Promise<void>;
+
+  /** Makes heartbeats to and from `peer` at underlay address `ip` possible. Does not forward
+   *  container frames yet. Adding a known peer again updates its address. */
+  addPeer(peer: PeerName, ip: string): Promise<void>;
+  /** Forgets the peer (stops forwarding to it first). */
+  removePeer(peer: PeerName): Promise<void>;
+  /** Forward container frames to `peer` (flooded and unicast) in the kernel, or stop doing so
+   *  and forget which container MACs sit behind it, so that no frame reaches it this way. */
+  setForwarding(peer: PeerName, on: boolean): Promise<void>;
+  forwarding(peer: PeerName): boolean;
+
+  /** Sends `payload` to `peer` as a heartbeat frame of exactly `frameSize` bytes (Ethernet
+   *  header included, zero padded; frameSize ≤ HEARTBEAT_HEADER + mtu) over the kernel path,
+   *  DF set. Returns false if it could not be queued. */
+  sendHeartbeat(peer: PeerName, payload: Buffer, frameSize: number): boolean;
+  /** Called for each heartbeat frame that arrived from any peer: the payload (padding
+   *  included) and the frame's size. One listener. */
+  onHeartbeat(listener: (payload: Buffer, frameSize: number) => void): void;
+}
