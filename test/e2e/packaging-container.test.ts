@@ -1,0 +1,99 @@
+// Container mode: the same rootfs imported as an image (no registry), the daemon run with
+// `docker run --net=host --cap-add ... weave daemon`, serving Docker as a legacy plugin on
+// the host's /run/docker/plugins and creating the default network through the mounted API.
+import { expect } from 'chai';
+import { join } from 'node:path';
+import { Lab } from '../harness/lab.ts';
+import type { LabHost } from '../harness/lab-host.ts';
+import { REPO_ROOT, requireBuiltCli } from '../harness/repo-root.ts';
+import { requireRoot } from '../harness/require-root.ts';
+import { waitFor } from '../harness/wait.ts';
+import { hostVeths, pingFrom, waitForDockerNetwork, weaveStatus } from '../harness/weave-probes.ts';
+import { buildPluginDir } from './packaging-lab.ts';
+import type { PluginBuild } from './packaging-lab.ts';
+
+const IMAGE = 'weave:latest';
+
+/** The command line docs/packaging.md gives for container mode, with the plugin's capabilities
+ *  spelled out instead of --privileged: this machine's capability bounding set lacks
+ *  CAP_SYS_RESOURCE, and a privileged container asks for every capability, so runc refuses it
+ *  here ("unable to apply caps"). The daemon needs no more than these. */
+function runWeaveContainerArgs(): string[] {
+  return [
+    'run', '-d', '--name', 'weave', '--net=host', '--restart=unless-stopped',
+    '--cap-add', 'NET_ADMIN', '--cap-add', 'SYS_ADMIN', '--cap-add', 'NET_RAW', '--device', '/dev/net/tun',
+    '-v', '/run/docker/plugins:/run/docker/plugins',
+    '-v', '/var/lib/weave:/var/lib/weave',
+    '-v', '/var/run/docker.sock:/var/run/docker.sock',
+    '-v', '/etc/machine-id:/etc/machine-id:ro',
+    IMAGE, 'weave', 'daemon',
+  ];
+}
+
+async function ipOn(h: LabHost, container: string, network: string): Promise<string> {
+  return (await h.docker('inspect', '-f', `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`, container)).stdout.trim();
+}
+
+describe('packaging: the daemon as a container from the imported rootfs (root)', function () {
+  this.timeout(120_000);
+  let build: PluginBuild | undefined;
+  let lab: Lab | undefined;
+  let h: LabHost;
+
+  before(async function () {
+    requireRoot('the container-mode end-to-end suite');
+    requireBuiltCli();
+    build = await buildPluginDir();
+    lab = await Lab.up({ hosts: 1 });
+    h = lab.host(1);
+  });
+
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed' && lab) {
+      console.log(`--- docker logs weave (tail)\n${(await h.tryDocker(['logs', '--tail', '30', 'weave'])).stderr}`);
+    }
+  });
+
+  after(async function () {
+    try {
+      await lab?.down();
+    } finally {
+      build?.remove();
+    }
+  });
+
+  it('imports the rootfs as an image (packaging/import-image.sh) and runs `weave daemon` in it', async function () {
+    await h.exec('bash', [join(REPO_ROOT, 'packaging', 'import-image.sh'), join(build!.dir, 'rootfs'), IMAGE], { timeoutMs: 120_000 });
+    await h.docker(...runWeaveContainerArgs());
+    // the legacy socket on the host, the status API in the host netns, the default network
+    // created through the mounted Docker API once the daemon is up
+    await waitFor(async () => (await h.tryWeave(['status', '--json'])).code === 0, { timeoutMs: 30_000, intervalMs: 200, what: 'weave in the container to answer' });
+    await waitForDockerNetwork(h, 'weave');
+    const st = await weaveStatus(h);
+    expect(st.plugin.socket).to.equal('/run/docker/plugins/weave.sock');
+    expect(st.defaultNetwork.state).to.equal('created');
+    // the CLI inside the image talks to the same daemon
+    expect((await h.docker('exec', 'weave', 'weave', 'status')).stdout).to.match(/Bridge: weave \(mtu 1376, up\)/);
+  });
+
+  it('connects two containers on the default network; they keep talking while the weave container is stopped and after it starts again', async function () {
+    await h.docker('run', '-d', '--name', 'ca', '--network', 'weave', 'bb', 'sleep', '1d');
+    await h.docker('run', '-d', '--name', 'cb', '--network', 'weave', 'bb', 'sleep', '1d');
+    const ipA = await ipOn(h, 'ca', 'weave');
+    const ipB = await ipOn(h, 'cb', 'weave');
+    expect(ipA).to.match(/^10\.32\.\d+\.\d+$/);
+    expect(await pingFrom(h, 'ca', ipB)).to.equal(true);
+
+    await h.docker('stop', '-t', '5', 'weave');
+    expect((await h.tryWeave(['status', '--json'])).code, 'daemon stopped').to.not.equal(0);
+    expect(await pingFrom(h, 'cb', ipA), 'ping while weave is stopped').to.equal(true);
+    await h.docker('start', 'weave');
+    await waitFor(async () => (await h.tryWeave(['status', '--json'])).code === 0, { timeoutMs: 30_000, intervalMs: 200, what: 'weave to answer after the start' });
+    expect((await weaveStatus(h)).plugin.endpoints).to.equal(2);
+    expect(await pingFrom(h, 'cb', ipA)).to.equal(true);
+
+    await h.docker('rm', '-f', 'ca', 'cb');
+    expect((await weaveStatus(h)).plugin.endpoints).to.equal(0);
+    expect(await hostVeths(h)).to.deep.equal([]);
+  });
+});
