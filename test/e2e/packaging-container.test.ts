@@ -2,7 +2,9 @@
 // `docker run --net=host --cap-add ... weave daemon`, serving Docker as a legacy plugin on
 // the host's /run/docker/plugins and creating the default network through the mounted API.
 import { expect } from 'chai';
-import { join } from 'node:path';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { Lab } from '../harness/lab.ts';
 import type { LabHost } from '../harness/lab-host.ts';
 import { REPO_ROOT, requireBuiltCli } from '../harness/repo-root.ts';
@@ -28,6 +30,20 @@ function runWeaveContainerArgs(): string[] {
     '-v', '/etc/machine-id:/etc/machine-id:ro',
     IMAGE, 'weave', 'daemon',
   ];
+}
+
+/** Every regular file and symlink under `dir`, relative, with its size (links: their target). */
+function tree(dir: string, under: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else out.set(relative(dir, p), e.isSymbolicLink() ? 'link' : String(statSync(p).size));
+    }
+  };
+  walk(join(dir, under));
+  return out;
 }
 
 async function ipOn(h: LabHost, container: string, network: string): Promise<string> {
@@ -74,6 +90,21 @@ describe('packaging: the daemon as a container from the imported rootfs (root)',
     expect(st.defaultNetwork.state).to.equal('created');
     // the CLI inside the image talks to the same daemon
     expect((await h.docker('exec', 'weave', 'weave', 'status')).stdout).to.match(/Bridge: weave \(mtu 1376, up\)/);
+  });
+
+  it('turns the image back into the same plugin rootfs with build-plugin.sh --from-image (the Dockerfile route)', async function () {
+    const out = mkdtempSync(join(tmpdir(), 'wv-plugin-from-image-'));
+    try {
+      await h.exec('bash', [join(REPO_ROOT, 'packaging', 'build-plugin.sh'), '--from-image', IMAGE, out], { timeoutMs: 120_000 });
+      expect(readFileSync(join(out, 'config.json'), 'utf8')).to.equal(readFileSync(join(REPO_ROOT, 'config.json'), 'utf8'));
+      expect(statSync(join(out, 'rootfs', 'run', 'docker', 'plugins')).isDirectory()).to.equal(true);
+      for (const under of ['app', 'usr', 'lib', 'lib64']) {
+        expect(tree(join(out, 'rootfs'), under), under).to.deep.equal(tree(join(build!.dir, 'rootfs'), under));
+      }
+      expect((await h.docker('ps', '-aq', '--filter', `ancestor=${IMAGE}`)).stdout.trim().split('\n'), 'only the weave container, no leftover').to.have.length(1);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 
   it('connects two containers on the default network; they keep talking while the weave container is stopped and after it starts again', async function () {
