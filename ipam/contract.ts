@@ -1,5 +1,7 @@
-// The IPAM contract the Docker plugin talks to. The single-peer allocator implements it now;
-// the distributed ring (gossiped over the mesh) will implement the same interface later.
+// The IPAM contract the Docker plugin talks to. The single-peer allocator (LocalIpam) and the
+// distributed ring (RingIpam, gossiped over the mesh) both implement it.
+
+import type { RingAllocatorStatus } from './ring-allocator.ts';
 
 export interface PoolRequest {
   /** CIDR the user asked for with --subnet; undefined = pick one. */
@@ -44,6 +46,8 @@ export interface IpamStatus {
   range: string;
   defaultSubnet: string;
   pools: PoolStatus[];
+  /** The distributed allocator's view (Weave's IPAM status section); absent for LocalIpam. */
+  ring?: RingAllocatorStatus;
 }
 
 export interface Ipam {
