@@ -20,6 +20,7 @@ export function addDaemonOptions(cmd: Command): Command {
     .addOption(new Option('--nickname <name>', 'peer nickname (default: host name)'))
     .addOption(new Option('--conn-limit <n>', 'maximum number of peer connections (default 200, 0 = unlimited)'))
     .addOption(new Option('--no-discovery', 'do not connect to peers learnt from other peers'))
+    .addOption(new Option('--no-fastdp', 'no kernel fast data path: every connection uses sleeve (env WEAVE_NO_FASTDP)'))
     .addOption(new Option('--no-router', 'no mesh: a single-host network'));
 }
 
@@ -41,6 +42,7 @@ export interface DaemonFlags {
   connLimit?: string;
   discovery?: boolean;
   router?: boolean;
+  fastdp?: boolean;
 }
 
 export function flagsToConfig(f: DaemonFlags, peers?: string[]): Partial<DaemonConfig> {
@@ -52,6 +54,7 @@ export function flagsToConfig(f: DaemonFlags, peers?: string[]): Partial<DaemonC
     nickname: f.nickname,
     connLimit: f.connLimit === undefined ? undefined : Number(f.connLimit),
     discovery: f.discovery === false ? false : undefined,
+    fastdp: f.fastdp === false ? false : undefined,
     router: f.router === false ? false : undefined,
     peers: peers !== undefined && peers.length > 0 ? peers : undefined,
     dataDir: f.dataDir,
@@ -91,6 +94,7 @@ export function flagsToArgv(f: DaemonFlags): string[] {
   }
   if (f.defaultNetwork === false) argv.push('--no-default-network');
   if (f.discovery === false) argv.push('--no-discovery');
+  if (f.fastdp === false) argv.push('--no-fastdp');
   if (f.router === false) argv.push('--no-router');
   // --password is deliberately not passed on: launch hands it over in WEAVE_PASSWORD
   return argv;

@@ -38,6 +38,7 @@ export function assembleParts(config: DaemonConfig, root: Logger): DaemonParts {
         resume: config.peers.length === 0,
         connLimit: config.connLimit,
         discovery: config.discovery,
+        fastdp: config.fastdp,
         ...(config.name !== undefined ? { name: config.name } : {}),
         ...(config.nickname !== undefined ? { nickname: config.nickname } : {}),
       })

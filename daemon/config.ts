@@ -29,6 +29,8 @@ export const DaemonConfigSchema = z
     peers: z.array(z.string().min(1)),
     connLimit: z.number().int().min(0),
     discovery: z.boolean(),
+    /** Kernel fast data path (vxlan on UDP port+1); false = --no-fastdp. */
+    fastdp: z.boolean(),
     name: z.string().regex(/^[0-9a-fA-F:]+$/, 'must be a MAC-style peer name').optional(),
     nickname: z.string().min(1).optional(),
   })
@@ -54,6 +56,7 @@ export const DEFAULTS: DaemonConfig = {
   peers: [],
   connLimit: 200,
   discovery: true,
+  fastdp: true,
 };
 
 /** Environment variables a managed plugin or container can be configured with. */
@@ -68,6 +71,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<DaemonConfig> {
   if (env.LOG_LEVEL) out.logLevel = env.LOG_LEVEL as DaemonConfig['logLevel'];
   // the password travels by environment, never argv, so `ps` does not show it
   if (env.WEAVE_PASSWORD) out.password = env.WEAVE_PASSWORD;
+  if (env.WEAVE_NO_FASTDP) out.fastdp = false;
   if (env.WEAVE_PEERS) out.peers = env.WEAVE_PEERS.split(/[\s,]+/).filter((p) => p.length > 0);
   return out;
 }

@@ -9,6 +9,11 @@ import { MacCache } from './overlay/mac-cache.ts';
 import { NetworkRouter } from './overlay/network-router.ts';
 import { overlayHook } from './overlay/overlay-hook.ts';
 import { SleeveOverlay } from './overlay/sleeve.ts';
+import { FastPathUnavailableError } from '../datapath/fastpath/contract.ts';
+import type { FastPath } from '../datapath/fastpath/contract.ts';
+import { VxlanDeviceFastPath } from '../datapath/fastpath/vxlan-device-fastpath.ts';
+import { FastdpOverlay, VXLAN_DEVICE_OVERLAY } from './overlay/fastdp-overlay.ts';
+import { OverlaySwitch } from './overlay/overlay-switch.ts';
 
 export interface RouterServiceOptions {
   dataDir: string;
@@ -29,11 +34,15 @@ export interface RouterServiceOptions {
   /** `--name` (a MAC-style peer name); derived and persisted when undefined. */
   name?: string;
   nickname?: string;
+  /** Kernel fast path (vxlan devices on UDP port+1); false = `--no-fastdp`. Default true. */
+  fastdp?: boolean;
 }
 
 export interface RouterServiceStatus extends RouterStatus {
   /** Frame counters of the user-space data path. */
   Sleeve: { packetsIn: number; packetsOut: number; captured: number; injected: number; forwarded: number; dropped: number };
+  /** The kernel fast path: its backend when running, else why not. */
+  Fastdp: { enabled: boolean; backend?: string; mtu?: number; port?: number; reason?: string; heartbeatsSent?: number; heartbeatsReceived?: number };
 }
 
 /** The per-host router: the mesh control plane (TCP 6783) plus the sleeve data plane (UDP
@@ -47,6 +56,9 @@ export class RouterService {
   private capture: TapCapture | undefined;
   private macs: MacCache | undefined;
   private network: NetworkRouter | undefined;
+  private fastPath: FastPath | undefined;
+  private fastdpReason: string | undefined;
+  private overlays: OverlaySwitch | undefined;
   private readonly stops: (() => Promise<void> | void)[] = [];
   private readonly log: Logger;
 
@@ -56,6 +68,12 @@ export class RouterService {
 
   get name(): string | undefined {
     return this.identity?.name;
+  }
+
+  /** The mesh and our identity once started, for other gossip channel owners (IPAM). */
+  meshAccess(): { mesh: MeshRouter; identity: LocalIdentity } {
+    if (!this.mesh || !this.identity) throw new Error('router not started');
+    return { mesh: this.mesh, identity: this.identity };
   }
 
   async start(): Promise<void> {
@@ -69,6 +87,13 @@ export class RouterService {
       this.identity = identity;
       // the overlay and the capture are built before the objects their callbacks reach
       const late: { mesh?: MeshRouter; network?: NetworkRouter } = {};
+      const capture = await TapCapture.open({
+        bridge: opts.bridgeName,
+        logger: opts.logger,
+        onFrame: (buf, off, len) => late.network?.handleCaptured(buf, off, len),
+      });
+      this.stops.push(() => capture.close());
+      const fastPath = await this.startFastPath(identity.name, capture.name);
       const sleeve: SleeveOverlay = new SleeveOverlay({
         ourName: identity.name,
         logger: opts.logger,
@@ -78,6 +103,19 @@ export class RouterService {
         bridgeMtu: opts.bridgeMtu,
         // frames naming peers the topology does not know are dropped, as Weave does
         knownPeer: (n: string): boolean => late.mesh?.peer(n) !== undefined,
+      });
+      const macs = new MacCache();
+      const overlays = new OverlaySwitch({
+        ourName: identity.name,
+        sleeve,
+        ...(fastPath ? { fastdp: { name: VXLAN_DEVICE_OVERLAY, overlay: new FastdpOverlay({ fastPath, ourName: identity.name, logger: opts.logger }) } } : {}),
+        ...(this.fastdpReason !== undefined ? { fastdpDisabledReason: this.fastdpReason } : {}),
+        logger: opts.logger,
+        // the router learnt this peer's MACs from sleeve frames; on fastdp the kernel carries
+        // them, and a stale entry would send unicast over sleeve as well as the kernel's flood
+        onChosen: (peer, overlay) => {
+          if (overlay !== 'sleeve') macs.deletePeer(peer);
+        },
       });
       const mesh: MeshRouter = new MeshRouter({
         identity,
@@ -90,26 +128,19 @@ export class RouterService {
         connLimit: opts.connLimit,
         discovery: opts.discovery,
         logger: opts.logger,
-        overlay: overlayHook(sleeve, opts.logger),
+        overlay: overlayHook(overlays, opts.logger),
       });
       late.mesh = mesh;
-      const macs = new MacCache();
-      const capture = await TapCapture.open({
-        bridge: opts.bridgeName,
-        logger: opts.logger,
-        onFrame: (buf, off, len) => late.network?.handleCaptured(buf, off, len),
-      });
-      this.stops.push(() => capture.close());
-      const network = new NetworkRouter({ routes: mesh, forwarders: sleeve, injector: capture, macs, logger: opts.logger });
+      const network = new NetworkRouter({ routes: mesh, forwarders: overlays, injector: capture, macs, logger: opts.logger });
       macs.start();
       this.stops.push(() => macs.stop());
       late.network = network;
-      sleeve.start(network);
-      this.stops.push(() => sleeve.stop());
+      overlays.start(network);
+      this.stops.push(() => overlays.stop());
       mesh.onPeerRemoved((p) => network.peerRemoved(p.name));
       await mesh.start();
       this.stops.push(() => mesh.stop());
-      Object.assign(this, { mesh, sleeve, capture, macs, network });
+      Object.assign(this, { mesh, sleeve, capture, macs, network, overlays });
       this.log.info('router started', { name: identity.name, nickname: identity.nickname, port: opts.port, peers: opts.peers });
     } catch (err) {
       await this.stop();
@@ -125,6 +156,39 @@ export class RouterService {
         this.log.warn('error while stopping', { error: err instanceof Error ? err.message : String(err) });
       }
     }
+  }
+
+  /** Starts the kernel fast path unless disabled; records why not otherwise (shown per
+   *  connection). A failure here never stops the router: sleeve carries everything then. */
+  private async startFastPath(ourName: string, capturePort: string): Promise<FastPath | undefined> {
+    const { opts } = this;
+    if (opts.fastdp === false) {
+      this.fastdpReason = '--no-fastdp';
+      return undefined;
+    }
+    if (opts.password !== undefined) {
+      // encrypted fastdp (IPsec) is not built yet: sleeve encrypts
+      this.fastdpReason = 'encryption: password set';
+      return undefined;
+    }
+    const fastPath = new VxlanDeviceFastPath({
+      ourName,
+      logger: opts.logger,
+      bridge: opts.bridgeName,
+      mtu: opts.bridgeMtu,
+      port: opts.port + 1,
+      isolatePorts: [capturePort],
+    });
+    try {
+      await fastPath.start();
+    } catch (err) {
+      this.fastdpReason = err instanceof FastPathUnavailableError ? err.message : `fastdp unavailable: ${(err as Error).message}`;
+      this.log.warn(`fast data path not available, using sleeve only: ${this.fastdpReason}`);
+      return undefined;
+    }
+    this.stops.push(() => fastPath.stop());
+    this.fastPath = fastPath;
+    return fastPath;
   }
 
   connect(peers: string[], replace: boolean): string[] {
@@ -145,6 +209,16 @@ export class RouterService {
     return {
       ...mesh.status(),
       Sleeve: { packetsIn: s.packetsIn, packetsOut: s.packetsOut, captured: c.captured, injected: c.injected, forwarded: n.forwarded, dropped: n.dropped },
+      Fastdp: this.fastPath
+        ? {
+            enabled: true,
+            backend: this.fastPath.backend,
+            mtu: this.fastPath.mtu,
+            port: this.fastPath.udpPort,
+            heartbeatsSent: this.fastPath.stats.heartbeatsSent,
+            heartbeatsReceived: this.fastPath.stats.heartbeatsReceived,
+          }
+        : { enabled: false, ...(this.fastdpReason !== undefined ? { reason: this.fastdpReason } : {}) },
     };
   }
 

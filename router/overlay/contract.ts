@@ -11,7 +11,8 @@ export const SleeveControlTag = {
 } as const;
 
 export interface OverlayForwarderAttrs {
-  name: 'sleeve';
+  /** 'sleeve' or 'fastdp' (the overlay the connection's frames use now). */
+  name: string;
   /** Current overlay MTU on this connection (IP packet size that passes without fragmenting). */
   mtu: number;
   encrypted: boolean;
@@ -31,6 +32,9 @@ export interface OverlayForwarder extends FrameForwarder {
   confirm(): void;
   /** A sleeve control message (tag 1/2/3) from the remote, already unwrapped from tag 7. */
   controlMessage(tag: number, body: Buffer): void;
+  /** Tag 7 for the sub-forwarder at `index` (an overlay switch). Without it, tag 7 messages
+   *  for index 0 go to controlMessage. */
+  subControlMessage?(index: number, tag: number, body: Buffer): void;
   stop(): void;
   attrs(): OverlayForwarderAttrs;
   on<E extends keyof OverlayForwarderEvents>(event: E, listener: OverlayForwarderEvents[E]): this;

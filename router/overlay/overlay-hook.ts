@@ -27,6 +27,10 @@ export function overlayHook(overlay: NetworkOverlay, logger: Logger): OverlayHoo
               log.debug('Ignoring truncated overlay control message');
               return;
             }
+            if (fwd.subControlMessage) {
+              fwd.subControlMessage(payload[0]!, payload[1]!, payload.subarray(2));
+              return;
+            }
             if (payload[0] !== SLEEVE_INDEX) {
               log.debug(`Ignoring control message for sub-forwarder ${payload[0]}`);
               return;

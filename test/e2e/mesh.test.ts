@@ -76,9 +76,10 @@ describe('mesh: three hosts over sleeve (root)', function () {
     lab = await Lab.up({ hosts: 3 });
     h = [lab.host(1), lab.host(2), lab.host(3)];
     // chain start: host3 only knows host2, and learns host1 by gossip
-    await launchWeave(h[0]!);
-    await launchWeave(h[1]!, '198.18.0.1');
-    await launchWeave(h[2]!, '198.18.0.2');
+    // this suite is about sleeve: the kernel fast path is tested in fastdp.test.ts
+    await launchWeave(h[0]!, '--no-fastdp');
+    await launchWeave(h[1]!, '--no-fastdp', '198.18.0.1');
+    await launchWeave(h[2]!, '--no-fastdp', '198.18.0.2');
     for (let k = 0; k < 3; k++) {
       await createAppNetwork(h[k]!, k + 1);
       await h[k]!.docker('run', '-d', '--name', `c${k + 1}`, '--network', 'app', 'bb', 'sleep', '1d');

@@ -1,0 +1,94 @@
+// The fastdp overlay of one host: a FastPath (kernel backend) plus one FastdpForwarder per
+// connection. It tells the fast path which peers exist (for heartbeats) and which ones the
+// overlay switch has put on fastdp (for container frames), and hands arriving heartbeats to the
+// forwarder of their connection.
+import type { Logger } from 'winston';
+import type { MeshConnection, PeerName } from '../mesh/contract.ts';
+import type { FastPath } from '../../datapath/fastpath/contract.ts';
+import { componentLogger } from '../../common/logger.ts';
+import { FastdpForwarder } from './fastdp-forwarder.ts';
+import type { FastdpTiming } from './fastdp-forwarder.ts';
+import { decodeHeartbeat } from './fastdp-heartbeat.ts';
+
+/** Our name in the Overlays feature: deliberately not "fastdp", which Weave peers take to mean
+ *  their ODP encoding (VNI = dst<<12|src) that one plain vxlan device cannot speak. */
+export const VXLAN_DEVICE_OVERLAY = 'fastdp-vxlan';
+
+export interface FastdpOverlayOptions {
+  fastPath: FastPath;
+  ourName: PeerName;
+  logger: Logger;
+  timing?: Partial<FastdpTiming>;
+}
+
+export class FastdpOverlay {
+  readonly fastPath: FastPath;
+  private readonly opts: FastdpOverlayOptions;
+  private readonly log: Logger;
+  private readonly byConn = new Map<bigint, FastdpForwarder>();
+  /** The forwarder that currently owns the kernel state of each peer (the newest confirmed). */
+  private readonly owner = new Map<PeerName, FastdpForwarder>();
+
+  constructor(opts: FastdpOverlayOptions) {
+    this.opts = opts;
+    this.fastPath = opts.fastPath;
+    this.log = componentLogger(opts.logger, 'fastdp');
+  }
+
+  start(): void {
+    this.fastPath.onHeartbeat((payload, size) => {
+      const hb = decodeHeartbeat(payload, size);
+      if (!hb) return;
+      const fwd = this.byConn.get(hb.connUid);
+      if (!fwd || fwd.remotePeer !== hb.sender) return;
+      fwd.heartbeatReceived(hb.frameSize, hb.seq);
+    });
+  }
+
+  stop(): void {
+    for (const fwd of this.byConn.values()) fwd.stop();
+    this.byConn.clear();
+    this.owner.clear();
+  }
+
+  /** A forwarder for the connection, or undefined when the remote address is not IPv4. */
+  prepare(conn: MeshConnection, remotePeer: PeerName, sendControl: (tag: number, body: Buffer) => void): FastdpForwarder | undefined {
+    const ip = conn.remoteAddr.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    if (!/^\d+\.\d+\.\d+\.\d+$/.test(ip)) {
+      this.log.warn(`Cannot use ${conn.remoteAddr} for fastdp (IPv4 only)`);
+      return undefined;
+    }
+    return new FastdpForwarder({
+      fastPath: this.fastPath,
+      ourName: this.opts.ourName,
+      remotePeer,
+      remoteIp: ip,
+      connUid: conn.connUid,
+      sendControl,
+      logger: this.log,
+      ...(this.opts.timing ? { timing: this.opts.timing } : {}),
+    });
+  }
+
+  /** The connection is registered: program the peer and start heartbeats. */
+  async confirm(fwd: FastdpForwarder): Promise<void> {
+    this.byConn.set(fwd.connUid, fwd);
+    this.owner.set(fwd.remotePeer, fwd);
+    await this.fastPath.addPeer(fwd.remotePeer, fwd.remoteIp);
+    fwd.confirm();
+  }
+
+  /** The switch chose (or left) fastdp for this connection. */
+  async setActive(fwd: FastdpForwarder, on: boolean): Promise<void> {
+    if (this.owner.get(fwd.remotePeer) !== fwd) return;
+    await this.fastPath.setForwarding(fwd.remotePeer, on);
+  }
+
+  async release(fwd: FastdpForwarder): Promise<void> {
+    fwd.stop();
+    if (this.byConn.get(fwd.connUid) === fwd) this.byConn.delete(fwd.connUid);
+    if (this.owner.get(fwd.remotePeer) !== fwd) return;
+    this.owner.delete(fwd.remotePeer);
+    await this.fastPath.removePeer(fwd.remotePeer);
+  }
+}

@@ -1,0 +1,219 @@
+// The kernel fast path between emulated Docker hosts: connections come up on fastdp, containers
+// talk over kernel VXLAN on UDP 6784, a blocked port sends the connection to sleeve (with the
+// reason) within 5 s and it returns by itself within 15 s once the block is gone, and a mixed
+// mesh (one pair forced to sleeve) delivers every packet exactly once.
+import { expect } from 'chai';
+import { Lab } from '../harness/lab.ts';
+import type { LabHost } from '../harness/lab-host.ts';
+import { UnderlayFaults } from '../harness/underlay-faults.ts';
+import { launchWeave } from '../harness/weave-probes.ts';
+import { sleep, waitFor } from '../harness/wait.ts';
+
+interface Conn {
+  Address: string;
+  State: string;
+  Info: string;
+  Attrs?: { name?: string; reason?: string; mtu?: number };
+}
+
+async function connections(h: LabHost): Promise<Conn[]> {
+  const st = JSON.parse((await h.weave('status', '--json')).stdout) as { router?: { Connections: Conn[] } };
+  if (!st.router) throw new Error(`no router in status of ${h.name}`);
+  return st.router.Connections;
+}
+
+/** The established connection of `h` to host number `k`. */
+async function connTo(h: LabHost, k: number): Promise<Conn | undefined> {
+  return (await connections(h)).find((c) => c.State === 'established' && c.Info.includes(`(host${k})`));
+}
+
+async function containerIp(h: LabHost, name: string): Promise<string> {
+  return (await h.docker('inspect', '-f', '{{.NetworkSettings.Networks.app.IPAddress}}', name)).stdout.trim();
+}
+
+async function containerPid(h: LabHost, name: string): Promise<string> {
+  return (await h.docker('inspect', '-f', '{{.State.Pid}}', name)).stdout.trim();
+}
+
+interface PingResult {
+  transmitted: number;
+  received: number;
+  dup: boolean;
+  out: string;
+}
+
+/** iputils ping inside the container's netns (busybox ping has no sub-second interval). */
+async function ping(h: LabHost, pid: string, ip: string, count: number, intervalS = 0.2): Promise<PingResult> {
+  const r = await h.exec('nsenter', ['-t', pid, '-n', 'ping', '-n', '-c', String(count), '-i', String(intervalS), '-W', '1', ip], { allowFail: true });
+  const out = r.stdout + r.stderr;
+  const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
+  return { transmitted: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? 0), dup: out.includes('DUP!'), out };
+}
+
+describe('fastdp: kernel VXLAN between hosts (root)', function () {
+  this.timeout(300_000);
+  let lab: Lab | undefined;
+  let faults: UnderlayFaults;
+  let h: LabHost[] = [];
+  const ips: string[] = [];
+  const pids: string[] = [];
+
+  before(async () => {
+    lab = await Lab.up({ hosts: 3 });
+    faults = new UnderlayFaults(lab);
+    h = [lab.host(1), lab.host(2), lab.host(3)];
+    await launchWeave(h[0]!);
+    await launchWeave(h[1]!, '198.18.0.1');
+    await launchWeave(h[2]!, '198.18.0.1', '198.18.0.2');
+    for (let k = 0; k < 3; k++) {
+      await h[k]!.docker('network', 'create', '-d', 'weave', '--ipam-driver', 'weave', '--subnet', '10.40.0.0/16', '--ip-range', `10.40.${k + 1}.0/24`, 'app');
+      await h[k]!.docker('run', '-d', '--name', `c${k + 1}`, '--network', 'app', 'bb', 'sleep', '1d');
+      ips.push(await containerIp(h[k]!, `c${k + 1}`));
+      pids.push(await containerPid(h[k]!, `c${k + 1}`));
+    }
+  });
+
+  after(async () => {
+    if (lab) for (let k = 1; k <= 3; k++) await faults.clear(k).catch(() => undefined);
+    await lab?.down();
+  });
+
+  it('brings every connection up on fastdp and says so in status', async () => {
+    for (let a = 0; a < 3; a++) {
+      for (let b = 0; b < 3; b++) {
+        if (a === b) continue;
+        const c = await waitFor(
+          async () => {
+            const conn = await connTo(h[a]!, b + 1);
+            return conn?.Attrs?.name === 'fastdp' ? conn : undefined;
+          },
+          { timeoutMs: 30_000, intervalMs: 300, what: `host${a + 1} -> host${b + 1} on fastdp` },
+        );
+        expect(c.Attrs?.mtu).to.equal(1376);
+        expect(c.Attrs?.reason).to.equal(undefined);
+      }
+    }
+    const text = (await h[0]!.weave('status', 'connections')).stdout;
+    expect(text).to.match(/established fastdp [0-9a-f:]{17}\(host2\)/);
+  });
+
+  it('lets containers on all hosts ping each other, no duplicates', async () => {
+    for (let a = 0; a < 3; a++) {
+      for (let b = 0; b < 3; b++) {
+        if (a === b) continue;
+        const r = await waitFor(
+          async () => {
+            const p = await ping(h[a]!, pids[a]!, ips[b]!, 3);
+            return p.received === 3 ? p : undefined;
+          },
+          { timeoutMs: 15_000, intervalMs: 200, what: `c${a + 1} -> c${b + 1}` },
+        );
+        expect(r.dup, r.out).to.equal(false);
+      }
+    }
+  });
+
+  it('carries container traffic as VXLAN on UDP 6784 in the kernel, not over sleeve', async () => {
+    const cap = await h[0]!.exec('sh', ['-c', 'tcpdump -i eth0 -n -U -w /run/wv-fastdp.pcap udp >/dev/null 2>&1 & echo $!']);
+    const pid = cap.stdout.trim();
+    try {
+      await sleep(500);
+      const sleeveBefore = await sleeveOut(h[0]!);
+      expect((await ping(h[0]!, pids[0]!, ips[1]!, 5)).received).to.equal(5);
+      expect((await sleeveOut(h[0]!)) - sleeveBefore, 'sleeve datagrams sent').to.be.lessThan(3);
+      await sleep(300);
+    } finally {
+      await h[0]!.exec('kill', [pid], { allowFail: true });
+    }
+    await sleep(300);
+    // decode as VXLAN: the inner ICMP between the two containers must be visible
+    const dec = await h[0]!.exec('sh', ['-c', 'tcpdump -n -r /run/wv-fastdp.pcap -T vxlan "udp dst port 6784" 2>/dev/null; rm -f /run/wv-fastdp.pcap']);
+    expect(dec.stdout).to.match(new RegExp(`VXLAN.*vni 7824737[\\s\\S]*${ips[0]!.replace(/\./g, '\\.')} > ${ips[1]!.replace(/\./g, '\\.')}: ICMP echo request`));
+  });
+
+  it('carries iperf3 over fastdp', async () => {
+    await h[1]!.docker('exec', '-d', 'c2', 'iperf3', '-s', '-1');
+    const r = await waitFor(
+      async () => {
+        const res = await h[0]!.tryDocker(['exec', 'c1', 'iperf3', '-c', ips[1]!, '-t', '5', '-J']);
+        return res.code === 0 ? res : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 500, what: 'iperf3 from c1 to c2' },
+    );
+    const report = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number; seconds: number } } };
+    console.log(`      iperf3 c1 -> c2 over fastdp: ${(report.end.sum_received.bits_per_second / 1e9).toFixed(2)} Gbit/s`);
+    expect(report.end.sum_received.seconds).to.be.greaterThan(4);
+    expect(report.end.sum_received.bits_per_second).to.be.greaterThan(0);
+  });
+
+  it('falls back to sleeve within 5 s when UDP 6784 is dropped, losing ≤ 5 s of pings, and returns within 15 s', async () => {
+    const pinging = ping(h[0]!, pids[0]!, ips[1]!, 250, 0.1); // 25 s of pings
+    await sleep(2000);
+    const blockedAt = Date.now();
+    await faults.blockUdp(2, 6784, '198.18.0.1');
+    const fellBack = await waitFor(
+      async () => {
+        const c = await connTo(h[0]!, 2);
+        return c?.Attrs?.name === 'sleeve' ? c : undefined;
+      },
+      { timeoutMs: 8_000, intervalMs: 100, what: 'host1 -> host2 on sleeve' },
+    );
+    const fallbackMs = Date.now() - blockedAt;
+    expect(fellBack.Attrs?.reason).to.match(/^UDP 6784 unreachable: no heartbeat for \d+s$/);
+    const text = (await h[0]!.weave('status', 'connections')).stdout;
+    expect(text).to.match(/established sleeve [0-9a-f:]{17}\(host2\).*reason=UDP 6784 unreachable/);
+    await sleep(3000);
+    const unblockedAt = Date.now();
+    await faults.clear(2);
+    await waitFor(
+      async () => {
+        const c = await connTo(h[0]!, 2);
+        return c?.Attrs?.name === 'fastdp' ? c : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 200, what: 'host1 -> host2 back on fastdp' },
+    );
+    const returnMs = Date.now() - unblockedAt;
+    const r = await pinging;
+    const lost = r.transmitted - r.received;
+    console.log(`      fallback after ${fallbackMs} ms, back to fastdp after ${returnMs} ms, ${lost}/${r.transmitted} pings lost`);
+    expect(fallbackMs).to.be.lessThan(5000);
+    expect(lost * 0.1, `seconds of pings lost\n${r.out.slice(-400)}`).to.be.at.most(5);
+    expect(r.dup).to.equal(false);
+  });
+
+  it('mixed mesh: host1-host3 forced to sleeve, the rest on fastdp, everyone reaches everyone exactly once', async () => {
+    await faults.blockUdp(1, 6784, '198.18.0.3');
+    await faults.blockUdp(3, 6784, '198.18.0.1');
+    try {
+      await waitFor(async () => (await connTo(h[0]!, 3))?.Attrs?.name === 'sleeve' && (await connTo(h[2]!, 1))?.Attrs?.name === 'sleeve', {
+        timeoutMs: 8_000,
+        intervalMs: 200,
+        what: 'host1 <-> host3 on sleeve',
+      });
+      expect((await connTo(h[0]!, 2))?.Attrs?.name).to.equal('fastdp');
+      expect((await connTo(h[1]!, 3))?.Attrs?.name).to.equal('fastdp');
+      for (let a = 0; a < 3; a++) {
+        for (let b = 0; b < 3; b++) {
+          if (a === b) continue;
+          const r = await ping(h[a]!, pids[a]!, ips[b]!, 10, 0.1);
+          expect(r.received, `c${a + 1} -> c${b + 1}\n${r.out}`).to.equal(10);
+          expect(r.dup, `c${a + 1} -> c${b + 1} duplicates\n${r.out}`).to.equal(false);
+        }
+      }
+      // broadcasts too: an ARP flush forces every pair to resolve again
+      for (let k = 0; k < 3; k++) await h[k]!.exec('nsenter', ['-t', pids[k]!, '-n', 'ip', 'neigh', 'flush', 'all']);
+      const r = await ping(h[0]!, pids[0]!, ips[2]!, 5, 0.1);
+      expect(r.received).to.equal(5);
+      expect(r.dup, r.out).to.equal(false);
+    } finally {
+      await faults.clear(1);
+      await faults.clear(3);
+    }
+  });
+});
+
+/** Datagrams the host's sleeve sent (daemon status). */
+async function sleeveOut(h: LabHost): Promise<number> {
+  const st = JSON.parse((await h.weave('status', '--json')).stdout) as { router?: { Sleeve?: { packetsOut: number } } };
+  return st.router?.Sleeve?.packetsOut ?? 0;
+}
