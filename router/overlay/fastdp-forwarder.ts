@@ -136,17 +136,21 @@ export class FastdpForwarder extends EventEmitter {
     if (this.healthyNow) return undefined;
     const t = this.now();
     const window = this.timing.unhealthyAfterMs;
-    const fullOk = t - this.lastAckFull <= window && t - this.lastRxFull <= window;
-    if (fullOk) return 'confirming fastdp heartbeats';
+    const starting = !this.everHealthy && t - this.startedAt < window;
+    const ackFull = t - this.lastAckFull <= window;
+    const rxFull = t - this.lastRxFull <= window;
+    const secsSince = (at: number): number => Math.round((t - (Number.isFinite(at) ? at : this.startedAt)) / 1000);
+    if (ackFull || rxFull) {
+      if (starting) return 'confirming fastdp heartbeats';
+      const lost = ackFull ? this.lastRxFull : this.lastAckFull;
+      return `UDP ${this.p.fastPath.udpPort} unreachable one way: no heartbeat ${ackFull ? 'from' : 'to'} the peer for ${secsSince(lost)}s`;
+    }
     const smallOk = t - this.lastAckSmall <= window || t - this.lastRxSmall <= window;
     if (smallOk) {
       return `underlay MTU too small for overlay MTU ${this.mtu} (heartbeat of ${this.fullSize + VXLAN_OUTER_OVERHEAD} bytes lost; smaller ones pass)`;
     }
-    const since = Math.min(this.lastAckFull, this.lastRxFull);
-    const from = Number.isFinite(since) ? since : this.startedAt;
-    const secs = Math.round((t - from) / 1000);
-    if (!this.everHealthy && t - this.startedAt < window) return 'probing fastdp';
-    return `UDP ${this.p.fastPath.udpPort} unreachable: no heartbeat for ${secs}s`;
+    if (starting) return 'probing fastdp';
+    return `UDP ${this.p.fastPath.udpPort} unreachable: no heartbeat for ${secsSince(Math.max(this.lastAckFull, this.lastRxFull))}s`;
   }
 
   private tick(): void {

@@ -1,0 +1,86 @@
+import { expect } from 'chai';
+import { silentLogger } from '../../../../common/logger.ts';
+import { FastdpForwarder } from '../../../../router/overlay/fastdp-forwarder.ts';
+import { decodeHeartbeat, encodeAck } from '../../../../router/overlay/fastdp-heartbeat.ts';
+import { FakeFastPath } from './fake-fast-path.ts';
+
+const REMOTE = '02:00:00:00:00:02';
+
+describe('FastdpForwarder (health of one connection)', function () {
+  let t: number;
+  let fp: FakeFastPath;
+  let control: { tag: number; body: string }[];
+  let fwd: FastdpForwarder;
+  let events: string[];
+
+  beforeEach(async () => {
+    t = 1_000_000;
+    fp = new FakeFastPath();
+    await fp.addPeer(REMOTE, '198.18.0.2');
+    control = [];
+    events = [];
+    fwd = new FastdpForwarder({
+      fastPath: fp,
+      ourName: '02:00:00:00:00:01',
+      remotePeer: REMOTE,
+      remoteIp: '198.18.0.2',
+      connUid: 42n,
+      sendControl: (tag, body) => control.push({ tag, body: body.toString('hex') }),
+      logger: silentLogger(),
+      timing: { intervalMs: 1_000_000, unhealthyAfterMs: 3000 },
+      now: () => t,
+    });
+    fwd.on('established', () => events.push('established'));
+    fwd.on('health', (h) => events.push(`health ${h}`));
+  });
+
+  afterEach(() => fwd.stop());
+
+  it('sends a full-MTU and a small heartbeat naming us and the connection when confirmed', () => {
+    fwd.confirm();
+    expect(fp.sent.map((s) => s.size)).to.deep.equal([1390, 590]);
+    const hb = decodeHeartbeat(Buffer.concat([fp.sent[0]!.payload, Buffer.alloc(1376 - fp.sent[0]!.payload.length)]), 1390);
+    expect(hb).to.deep.include({ sender: '02:00:00:00:00:01', connUid: 42n, frameSize: 1390 });
+    expect(fwd.healthy).to.equal(false);
+    expect(fwd.reason()).to.equal('probing fastdp');
+  });
+
+  it('is healthy only when confirmed both ways, and acks what it receives', () => {
+    fwd.confirm();
+    fwd.controlMessage(0, encodeAck(1390, 0));
+    expect(fwd.healthy, 'our heartbeats acked, theirs not seen').to.equal(false);
+    expect(fwd.reason()).to.equal('confirming fastdp heartbeats');
+    fwd.heartbeatReceived(1390, 9);
+    expect(control).to.deep.equal([{ tag: 0, body: '056e00000009' }]);
+    expect(fwd.healthy).to.equal(true);
+    expect(fwd.reason()).to.equal(undefined);
+    expect(events).to.deep.equal(['established', 'health true']);
+  });
+
+  it('turns unhealthy after 3 s of silence and explains it: blocked port, or MTU when small ones pass', () => {
+    fwd.confirm();
+    fwd.controlMessage(0, encodeAck(1390, 0));
+    fwd.heartbeatReceived(1390, 0);
+    t += 3001;
+    fwd.controlMessage(0, encodeAck(590, 1)); // small ones still pass
+    expect(fwd.healthy).to.equal(false);
+    expect(events).to.deep.equal(['established', 'health true', 'health false']);
+    expect(fwd.reason()).to.equal('underlay MTU too small for overlay MTU 1376 (heartbeat of 1426 bytes lost; smaller ones pass)');
+    t += 10_000;
+    expect(fwd.reason()).to.equal('UDP 6784 unreachable: no heartbeat for 13s');
+    // and back, by itself
+    fwd.controlMessage(0, encodeAck(1390, 2));
+    fwd.heartbeatReceived(1390, 3);
+    expect(fwd.healthy).to.equal(true);
+    expect(events.at(-1)).to.equal('health true');
+    expect(events.filter((e) => e === 'established')).to.have.length(1);
+  });
+
+  it('ignores other control tags and truncated acks', () => {
+    fwd.confirm();
+    fwd.controlMessage(1, encodeAck(1390, 0));
+    fwd.controlMessage(0, Buffer.from('056e', 'hex'));
+    fwd.heartbeatReceived(1390, 0);
+    expect(fwd.healthy).to.equal(false);
+  });
+});
