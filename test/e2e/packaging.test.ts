@@ -137,16 +137,15 @@ describe('packaging: the managed plugin weave:latest in real dockerds (root)', f
   });
 
   it('applies docker plugin set: WEAVE_PASSWORD, WEAVE_PEERS and LOG_LEVEL join host1 to host2 encrypted, containers ping across', async function () {
-    await installPlugin(h2, build!.dir, ['WEAVE_PASSWORD=s3cret']);
-    await createAppNetwork(h2, 2);
-    ip.d1 = await runOnApp(h2, 'd1');
-
     await h1.docker('plugin', 'disable', '-f', PLUGIN);
     await h1.docker('plugin', 'set', PLUGIN, 'WEAVE_PEERS=198.18.0.2', 'WEAVE_PASSWORD=s3cret', 'LOG_LEVEL=debug');
     await h1.docker('plugin', 'enable', PLUGIN);
     await waitForPluginDaemon(h1);
     const p = await inspectPlugin(h1);
     expect(p.Settings.Env).to.include.members(['WEAVE_PEERS=198.18.0.2', 'WEAVE_PASSWORD=s3cret', 'LOG_LEVEL=debug']);
+    // host2 joins before it allocates anything, as a new Weave peer must (a peer that allocated
+    // on its own first has a different IPAM ring and is refused)
+    await installPlugin(h2, build!.dir, ['WEAVE_PASSWORD=s3cret']);
 
     const conn = await waitFor(
       async () => (await connections(h1)).find((c) => c.State === 'established'),
@@ -154,10 +153,26 @@ describe('packaging: the managed plugin weave:latest in real dockerds (root)', f
     );
     expect(conn.Address).to.match(/^198\.18\.0\.2:/);
     expect(conn.Attrs?.['encrypted'], 'password taken from the plugin setting').to.equal(true);
-    expect(await pingFrom(h1, 'c1', ip.d1!, 2), 'c1 (host1) -> d1 (host2)').to.equal(true);
+    await createAppNetwork(h2, 2);
+    ip.d1 = await runOnApp(h2, 'd1');
+    expect(await pingFrom(h1, 'c1', ip.d1, 2), 'c1 (host1) -> d1 (host2)').to.equal(true);
     expect(await pingFrom(h2, 'd1', ip.c2!, 2), 'd1 (host2) -> c2 (host1)').to.equal(true);
     const lines = pluginLogLines(readFileSync(h1.files.dockerdLog, 'utf8'), p.Id);
     expect(lines.some((l) => l.includes('\\"level\\":\\"debug\\"')), 'debug lines once LOG_LEVEL=debug').to.equal(true);
+  });
+
+  it('comes back with the engine: after a dockerd restart the plugin is enabled with its settings and serves restarted containers', async function () {
+    await h1.restartEngine(60_000);
+    await waitForPluginDaemon(h1);
+    const p = await inspectPlugin(h1);
+    expect(p.Enabled).to.equal(true);
+    expect(p.Settings.Env).to.include('WEAVE_PEERS=198.18.0.2');
+    // the containers had no restart policy, so the engine stopped them; starting them joins again
+    await h1.docker('start', 'c1', 'c2');
+    const c1 = (await h1.docker('inspect', '-f', '{{.NetworkSettings.Networks.app.IPAddress}}', 'c1')).stdout.trim();
+    const c2 = (await h1.docker('inspect', '-f', '{{.NetworkSettings.Networks.app.IPAddress}}', 'c2')).stdout.trim();
+    expect(await pingFrom(h1, 'c1', c2)).to.equal(true);
+    expect(await pingFrom(h2, 'd1', c1, 2), 'host2 reaches it again').to.equal(true);
   });
 
   it('leaves no endpoint or veth once containers and the network are gone, and can be disabled and removed', async function () {
