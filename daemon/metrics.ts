@@ -3,7 +3,8 @@ import type { DaemonStatus } from './daemon.ts';
 
 interface ConnectionView {
   State: string;
-  Attrs?: { name?: unknown; encrypted?: unknown };
+  Info?: string;
+  Attrs?: { name?: unknown; encrypted?: unknown; reason?: unknown };
 }
 
 interface RouterView {
@@ -38,6 +39,24 @@ export function createMetrics(status: () => Promise<DaemonStatus>): Registry {
       for (const c of router?.Connections ?? []) {
         const type = typeof c.Attrs?.name === 'string' ? c.Attrs.name : '';
         this.inc({ state: c.State, type, encryption: c.Attrs?.encrypted === true ? 'yes' : '' });
+      }
+    },
+  });
+  // per connection: which overlay carries it and, when not fastdp, why (issue: silent fallback)
+  new Gauge({
+    name: 'weave_connection_overlay',
+    help: 'One per established connection: its overlay (fastdp or sleeve) and why it is not on fastdp.',
+    labelNames: ['peer', 'overlay', 'reason'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const router = (await current()).router as RouterView | undefined;
+      for (const c of router?.Connections ?? []) {
+        if (c.State !== 'established') continue;
+        const peer = c.Info?.trim().split(/\s+/).pop() ?? '';
+        const overlay = typeof c.Attrs?.name === 'string' ? c.Attrs.name : '';
+        const reason = typeof c.Attrs?.reason === 'string' ? c.Attrs.reason : '';
+        this.set({ peer, overlay, reason }, 1);
       }
     },
   });
