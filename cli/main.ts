@@ -9,6 +9,7 @@ import { getJson } from './status-client.ts';
 import { formatStatus } from './status-format.ts';
 import { stop } from './stop.ts';
 import { postJson } from './control-client.ts';
+import { addIpamCommands, formatIpamOwners } from './ipam-commands.ts';
 import { formatConnections, formatPeers, type RouterStatus } from '../router/mesh/status.ts';
 
 function exitWith(p: Promise<number>): void {
@@ -49,7 +50,12 @@ const SUBVIEWS: Record<string, (st: DaemonStatus, json: boolean) => string> = {
   peers: (st, json) => (json ? JSON.stringify(routerOf(st).Peers, null, 2) : formatPeers(routerOf(st)).trimEnd()),
   connections: (st, json) => (json ? JSON.stringify(routerOf(st).Connections, null, 2) : formatConnections(routerOf(st)).trimEnd()),
   targets: (st, json) => (json ? JSON.stringify(routerOf(st).Targets, null, 2) : routerOf(st).Targets.join('\n')),
-  ipam: (st, json) => (json ? JSON.stringify(st.ipam, null, 2) : formatStatus({ ...st, router: undefined }).split('\n').filter((l) => /IPAM|allocated/.test(l)).join('\n')),
+  ipam: (st, json) =>
+    json
+      ? JSON.stringify(st.ipam, null, 2)
+      : st.ipam.ring
+        ? formatIpamOwners(st.ipam.ring)
+        : formatStatus({ ...st, router: undefined }).split('\n').filter((l) => /IPAM|allocated/.test(l)).join('\n'),
 };
 
 program
@@ -90,6 +96,8 @@ for (const [verb, desc] of [
     ),
   );
 }
+
+addIpamCommands(program, statusAddr, exitWith);
 
 program
   .command('stop')

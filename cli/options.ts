@@ -7,6 +7,7 @@ export function addDaemonOptions(cmd: Command): Command {
     .addOption(new Option('--data-dir <dir>', 'state directory (default /var/lib/weave, env WEAVE_DATA_DIR)'))
     .addOption(new Option('--mtu <n>', 'MTU of the bridge and container interfaces (default 1376, env WEAVE_MTU)'))
     .addOption(new Option('--ipalloc-range <cidr>', 'address range weave hands subnets out of (default 10.32.0.0/12, env IPALLOC_RANGE)'))
+    .addOption(new Option('--ipalloc-init <mode>', 'how the address ring is first made: consensus[=N] (default, N = peers given + 1), seed=NAME[,NAME...] or observer (env IPALLOC_INIT)'))
     .addOption(new Option('--ipalloc-default-subnet <cidr>', 'subnet of the default network "weave" (default 10.32.0.0/16)'))
     .addOption(new Option('--plugin-socket <path>', 'Docker plugin socket (default /run/docker/plugins/weave.sock)'))
     .addOption(new Option('--status-addr <host:port>', 'status/control HTTP API (default 127.0.0.1:6784, env WEAVE_STATUS_ADDR)'))
@@ -29,6 +30,7 @@ export interface DaemonFlags {
   mtu?: string;
   ipallocRange?: string;
   ipallocDefaultSubnet?: string;
+  ipallocInit?: string;
   pluginSocket?: string;
   statusAddr?: string;
   dockerSocket?: string;
@@ -61,6 +63,7 @@ export function flagsToConfig(f: DaemonFlags, peers?: string[]): Partial<DaemonC
     mtu: f.mtu === undefined ? undefined : Number(f.mtu),
     ipallocRange: f.ipallocRange,
     ipallocDefaultSubnet: f.ipallocDefaultSubnet,
+    ipallocInit: f.ipallocInit,
     pluginSocket: f.pluginSocket,
     statusAddr: f.statusAddr,
     dockerSocket: f.dockerSocket,
@@ -78,6 +81,7 @@ export function flagsToArgv(f: DaemonFlags): string[] {
     ['mtu', '--mtu'],
     ['ipallocRange', '--ipalloc-range'],
     ['ipallocDefaultSubnet', '--ipalloc-default-subnet'],
+    ['ipallocInit', '--ipalloc-init'],
     ['pluginSocket', '--plugin-socket'],
     ['statusAddr', '--status-addr'],
     ['dockerSocket', '--docker-socket'],

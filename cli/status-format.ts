@@ -1,4 +1,5 @@
 import type { DaemonStatus } from '../daemon/daemon.ts';
+import { formatIpamService } from './ipam-commands.ts';
 import { formatRouterSummary, type RouterStatus } from '../router/mesh/status.ts';
 
 interface PluginStatusView {
@@ -35,6 +36,7 @@ export function formatStatus(st: DaemonStatus): string {
   for (const n of nets) lines.push(row('', `network ${n.id.slice(0, 12)} ${n.subnet ?? ''} (${n.endpoints ?? 0} endpoints)`));
   lines.push(row('Default network', `${st.defaultNetwork.name} (${st.defaultNetwork.state}${st.defaultNetwork.error ? `: ${st.defaultNetwork.error}` : ''})`));
   lines.push('');
+  lines.push(...formatIpamService(st.ipam));
   lines.push(row('IPAM', `range ${st.ipam.range}, default subnet ${st.ipam.defaultSubnet}`));
   for (const p of st.ipam.pools) lines.push(row('', `${p.subnet}${p.range !== p.subnet ? ` range ${p.range}` : ''}: ${p.allocated} allocated, ${p.free} free`));
   return lines.join('\n');

@@ -1,6 +1,10 @@
 import { componentLogger, type Logger } from '../common/logger.ts';
 import { LinuxDatapath } from '../datapath/linux-datapath.ts';
+import type { Express } from 'express';
 import { LocalIpam } from '../ipam/local-ipam.ts';
+import { parseIpallocInit, type IpamMesh } from '../ipam/ipam-mesh.ts';
+import { RingIpam } from '../ipam/ring-ipam.ts';
+import { mountIpamApi } from './ipam-api.ts';
 import { PluginServer } from '../plugin/plugin-server.ts';
 import { RouterService } from '../router/router-service.ts';
 import type { DaemonConfig } from './config.ts';
@@ -9,12 +13,27 @@ import type { DaemonParts } from './daemon.ts';
 /** Build the real implementations behind the daemon's contracts. */
 export function assembleParts(config: DaemonConfig, root: Logger): DaemonParts {
   const datapath = new LinuxDatapath({ logger: componentLogger(root, 'datapath') });
-  const ipam = new LocalIpam({
-    dataDir: config.dataDir,
-    range: config.ipallocRange,
-    defaultSubnet: config.ipallocDefaultSubnet,
-    logger: componentLogger(root, 'ipam'),
-  });
+  const router = config.router ? buildRouter(config, root) : undefined;
+  // with a mesh, addresses come from the gossiped ring; without one, from this host alone
+  const ringIpam = router
+    ? new RingIpam({
+        dataDir: config.dataDir,
+        range: config.ipallocRange,
+        defaultSubnet: config.ipallocDefaultSubnet,
+        // Weave's script: consensus among the peers named at launch plus ourselves
+        init: parseIpallocInit(config.ipallocInit ?? 'consensus', config.peers.length + 1),
+        mesh: () => ipamMeshOf(router),
+        logger: componentLogger(root, 'ipam'),
+      })
+    : undefined;
+  const ipam =
+    ringIpam ??
+    new LocalIpam({
+      dataDir: config.dataDir,
+      range: config.ipallocRange,
+      defaultSubnet: config.ipallocDefaultSubnet,
+      logger: componentLogger(root, 'ipam'),
+    });
   const plugin = new PluginServer({
     socketPath: config.pluginSocket,
     ipam,
@@ -24,24 +43,41 @@ export function assembleParts(config: DaemonConfig, root: Logger): DaemonParts {
     bridgeName: config.bridgeName,
     mtu: config.mtu,
   });
-  const router = config.router
-    ? new RouterService({
-        dataDir: config.dataDir,
-        logger: root,
-        bridgeName: config.bridgeName,
-        bridgeMtu: config.mtu,
-        port: config.port,
-        ...(config.host !== undefined ? { host: config.host } : {}),
-        ...(config.password !== undefined ? { password: new TextEncoder().encode(config.password) } : {}),
-        peers: config.peers,
-        // with no peers on the command line, a restarted daemon rejoins the peers it had
-        resume: config.peers.length === 0,
-        connLimit: config.connLimit,
-        discovery: config.discovery,
-        fastdp: config.fastdp,
-        ...(config.name !== undefined ? { name: config.name } : {}),
-        ...(config.nickname !== undefined ? { nickname: config.nickname } : {}),
-      })
+  const httpRoutes = ringIpam
+    ? (app: Express): void => mountIpamApi(app, { allocator: ringIpam.allocator, defaultSubnet: config.ipallocDefaultSubnet, logger: componentLogger(root, 'ipam-api') })
     : undefined;
-  return { datapath, ipam, plugin, ...(router ? { router } : {}) };
+  return { datapath, ipam, plugin, ...(router ? { router } : {}), ...(httpRoutes ? { httpRoutes } : {}) };
+}
+
+function buildRouter(config: DaemonConfig, root: Logger): RouterService {
+  return new RouterService({
+    dataDir: config.dataDir,
+    logger: root,
+    bridgeName: config.bridgeName,
+    bridgeMtu: config.mtu,
+    port: config.port,
+    ...(config.host !== undefined ? { host: config.host } : {}),
+    ...(config.password !== undefined ? { password: new TextEncoder().encode(config.password) } : {}),
+    peers: config.peers,
+    // with no peers on the command line, a restarted daemon rejoins the peers it had
+    resume: config.peers.length === 0,
+    connLimit: config.connLimit,
+    discovery: config.discovery,
+    fastdp: config.fastdp,
+    ...(config.name !== undefined ? { name: config.name } : {}),
+    ...(config.nickname !== undefined ? { nickname: config.nickname } : {}),
+  });
+}
+
+/** The IPAM's narrow view of the running mesh router. */
+function ipamMeshOf(router: RouterService): IpamMesh {
+  const { mesh, identity } = router.meshAccess();
+  return {
+    ourName: identity.name,
+    ourUid: identity.uid,
+    ourNickname: identity.nickname,
+    newGossip: (channel, gossiper) => mesh.newGossip(channel, gossiper),
+    knownPeers: () => mesh.status().Peers.map((p) => ({ name: p.Name, nickname: p.NickName })),
+    reachable: (name) => name === identity.name || mesh.connections().some((c) => c.remote.name === name) || mesh.unicastNextHop(name) !== undefined,
+  };
 }

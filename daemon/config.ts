@@ -33,6 +33,8 @@ export const DaemonConfigSchema = z
     fastdp: z.boolean(),
     name: z.string().regex(/^[0-9a-fA-F:]+$/, 'must be a MAC-style peer name').optional(),
     nickname: z.string().min(1).optional(),
+    /** --ipalloc-init: consensus[=N] | seed=NAME,... | observer; undefined = consensus with N = peers given + 1. */
+    ipallocInit: z.string().min(1).optional(),
   })
   .strict();
 
@@ -65,6 +67,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<DaemonConfig> {
   if (env.WEAVE_DATA_DIR) out.dataDir = env.WEAVE_DATA_DIR;
   if (env.WEAVE_MTU) out.mtu = Number(env.WEAVE_MTU);
   if (env.IPALLOC_RANGE) out.ipallocRange = env.IPALLOC_RANGE;
+  if (env.IPALLOC_INIT) out.ipallocInit = env.IPALLOC_INIT;
   if (env.IPALLOC_DEFAULT_SUBNET) out.ipallocDefaultSubnet = env.IPALLOC_DEFAULT_SUBNET;
   if (env.WEAVE_STATUS_ADDR) out.statusAddr = env.WEAVE_STATUS_ADDR;
   if (env.WEAVE_PLUGIN_SOCKET) out.pluginSocket = env.WEAVE_PLUGIN_SOCKET;

@@ -1,3 +1,4 @@
+import type { Express } from 'express';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { componentLogger, type Logger } from '../common/logger.ts';
@@ -34,6 +35,8 @@ export interface DaemonParts {
   plugin: PluginService;
   /** Absent with --no-router (a single-host network). */
   router?: RouterPart;
+  /** Extra control routes for the status API (the distributed IPAM's /ip and /peer). */
+  httpRoutes?: (app: Express) => void;
 }
 
 export interface DaemonStatus {
@@ -72,6 +75,7 @@ export class Daemon {
       provider: this,
       metrics: createMetrics(() => this.status()),
       logger: componentLogger(root, 'status-api'),
+      ...(parts.httpRoutes ? { routes: parts.httpRoutes } : {}),
     });
     this.defaultNetwork = new DefaultNetwork({
       docker: new DockerClient(config.dockerSocket),

@@ -19,7 +19,7 @@ export class StatusApi {
   private server: Server | undefined;
 
   constructor(
-    private readonly opts: { addr: string; provider: StatusProvider; metrics: Registry; logger: Logger },
+    private readonly opts: { addr: string; provider: StatusProvider; metrics: Registry; logger: Logger; routes?: (app: express.Express) => void },
   ) {}
 
   async start(): Promise<void> {
@@ -50,6 +50,7 @@ export class StatusApi {
       this.opts.provider.forget(body.data.peers);
       res.json({ errors: [] });
     });
+    this.opts.routes?.(app);
     app.use((_req, res) => {
       res.status(404).json({ error: 'not found' });
     });

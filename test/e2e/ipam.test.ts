@@ -1,0 +1,193 @@
+// Distributed IPAM across emulated hosts: consensus among peers launched together, distinct
+// addresses for containers on every host, 1000 concurrent allocations without a duplicate, a
+// restart that keeps ring and addresses, rmpeer of a dead host, and a lone peer that fails
+// fast with the reason and succeeds once the others arrive.
+import { expect } from 'chai';
+import { Lab } from '../harness/lab.ts';
+import type { LabHost } from '../harness/lab-host.ts';
+import { launchWeave, pingFrom } from '../harness/weave-probes.ts';
+import { waitFor } from '../harness/wait.ts';
+
+interface RingView {
+  Status: string;
+  Name: string;
+  Seeds: string[];
+  RangeNumIPs: number;
+  ActiveIPs: number;
+  Entries: { Token: string; Size: number; Peer: string; Nickname: string }[];
+}
+
+async function ring(h: LabHost): Promise<RingView> {
+  const st = JSON.parse((await h.weave('status', '--json')).stdout) as { ipam: { ring?: RingView } };
+  if (!st.ipam.ring) throw new Error(`no distributed IPAM in status of ${h.name}`);
+  return st.ipam.ring;
+}
+
+/** Runs `count` allocations against the host's own daemon API, `parallel` at a time; returns
+ *  the addresses handed out. */
+async function allocateVia(h: LabHost, prefix: string, count: number, parallel = 25): Promise<string[]> {
+  const script = `
+const http = require('node:http');
+const agent = new http.Agent({ keepAlive: true, maxSockets: ${parallel} });
+const post = (id) => new Promise((resolve, reject) => {
+  const req = http.request({ host: '127.0.0.1', port: 6784, method: 'POST', path: '/ip/' + id + '/10.32.0.0/12', agent }, (res) => {
+    let body = ''; res.on('data', (c) => (body += c));
+    res.on('end', () => (res.statusCode === 200 ? resolve(body.trim()) : reject(new Error(id + ': ' + res.statusCode + ' ' + body))));
+  });
+  req.on('error', reject); req.end();
+});
+Promise.all(Array.from({ length: ${count} }, (_, i) => post('${prefix}' + i))).then(
+  (a) => { process.stdout.write(JSON.stringify(a)); agent.destroy(); },
+  (e) => { process.stderr.write(String(e)); process.exit(1); });
+`;
+  const r = await h.exec(process.execPath, ['-e', script], { timeoutMs: 120_000 });
+  return JSON.parse(r.stdout) as string[];
+}
+
+function ownership(r: RingView): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const e of r.Entries) m.set(e.Peer, (m.get(e.Peer) ?? 0) + e.Size);
+  return m;
+}
+
+async function containerIp(h: LabHost, name: string): Promise<string> {
+  return (await h.docker('inspect', '-f', '{{.NetworkSettings.Networks.weave.IPAddress}}', name)).stdout.trim();
+}
+
+describe('ipam: distributed ring across three hosts (root)', function () {
+  this.timeout(240_000);
+  let lab: Lab | undefined;
+  let h: LabHost[] = [];
+  const ips: string[] = [];
+
+  before(async () => {
+    lab = await Lab.up({ hosts: 3 });
+    h = [lab.host(1), lab.host(2), lab.host(3)];
+    const addrs = ['198.18.0.1', '198.18.0.2', '198.18.0.3'];
+    // launched together, each naming the other two: consensus among 3 (quorum 2)
+    await Promise.all(h.map((host, k) => launchWeave(host, ...addrs.filter((_, j) => j !== k))));
+  });
+
+  after(async () => {
+    await lab?.down();
+  });
+
+  it('reaches consensus; containers on all three hosts get distinct addresses and ping each other', async () => {
+    for (const host of h) await waitFor(async () => (await host.docker('network', 'ls', '--format', '{{.Name}}')).stdout.includes('weave'), { timeoutMs: 30_000, what: `network weave on ${host.name}` });
+    await Promise.all(h.map((host, k) => host.docker('run', '-d', '--name', `c${k + 1}`, '--network', 'weave', 'bb', 'sleep', '1d')));
+    for (let k = 0; k < 3; k++) ips.push(await containerIp(h[k]!, `c${k + 1}`));
+    expect(new Set(ips).size, ips.join(' ')).to.equal(3);
+    for (const ip of ips) expect(ip).to.match(/^10\.32\./);
+    const views = await Promise.all(h.map(ring));
+    for (const v of views) {
+      expect(v.Status).to.equal('ready');
+      expect(v.Seeds.length).to.be.within(2, 3);
+      expect([...ownership(v).values()].reduce((a, b) => a + b, 0)).to.equal(2 ** 20);
+    }
+    for (let k = 0; k < 3; k++) {
+      const other = ips[(k + 1) % 3]!;
+      await waitFor(() => pingFrom(h[k]!, `c${k + 1}`, other), { timeoutMs: 20_000, intervalMs: 500, what: `c${k + 1} to reach ${other}` });
+    }
+    const text = (await h[0]!.weave('status', 'ipam')).stdout;
+    expect(text).to.match(/^[0-9a-f:]{17}\(host1\)\s+\d+ IPs \(\d+\.\d% of total\) \(\d+ active\)$/m);
+  });
+
+  it('1000 allocations spread over three hosts at once: no duplicates, ownership adds up to the range', async () => {
+    const got = (await Promise.all(h.map((host, k) => allocateVia(host, `bulk${k}-`, k === 0 ? 334 : 333)))).flat();
+    expect(got).to.have.length(1000);
+    expect(new Set(got).size, 'distinct addresses').to.equal(1000);
+    expect(got.filter((a) => ips.includes(a.split('/')[0]!))).to.deep.equal([]);
+    // every peer's view converges to one ring covering the whole range
+    await waitFor(
+      async () => {
+        const views = await Promise.all(h.map(ring));
+        const sums = views.map((v) => [...ownership(v).values()].reduce((a, b) => a + b, 0));
+        const same = views.every((v) => JSON.stringify(v.Entries.map((e) => [e.Token, e.Peer])) === JSON.stringify(views[0]!.Entries.map((e) => [e.Token, e.Peer])));
+        return sums.every((s) => s === 2 ** 20) && same;
+      },
+      { timeoutMs: 40_000, intervalMs: 1000, what: 'the three rings to agree and cover the range' },
+    );
+    // the addresses each host handed out lie in space its own ring says it owns
+    const views = await Promise.all(h.map(ring));
+    expect(views.reduce((n, v) => n + v.ActiveIPs, 0)).to.be.at.least(1003);
+  });
+
+  it('a restarted host keeps its ring and allocations; its container keeps its address', async () => {
+    const before = JSON.parse((await h[1]!.exec(process.execPath, ['-e', "require('http').get('http://127.0.0.1:6784/ip',r=>{let b='';r.on('data',c=>b+=c);r.on('end',()=>process.stdout.write(b))})"])).stdout) as unknown;
+    const ringBefore = ownership(await ring(h[1]!)).get((await ring(h[1]!)).Name);
+    await h[1]!.weave('stop');
+    await launchWeave(h[1]!);
+    const after = JSON.parse((await h[1]!.exec(process.execPath, ['-e', "require('http').get('http://127.0.0.1:6784/ip',r=>{let b='';r.on('data',c=>b+=c);r.on('end',()=>process.stdout.write(b))})"])).stdout) as unknown;
+    expect(after).to.deep.equal(before);
+    const v = await ring(h[1]!);
+    expect(ownership(v).get(v.Name)).to.equal(ringBefore);
+    expect(await containerIp(h[1]!, 'c2')).to.equal(ips[1]);
+    await waitFor(() => pingFrom(h[0]!, 'c1', ips[1]!), { timeoutMs: 20_000, intervalMs: 500, what: 'c1 to reach c2 after the restart' });
+    // and new allocations there still do not collide
+    const more = await allocateVia(h[1]!, 'after-restart-', 20);
+    expect(new Set(more).size).to.equal(20);
+  });
+
+  it('rmpeer on one survivor takes over a dead host\'s space; allocations go on without duplicates', async () => {
+    const dead = await ring(h[2]!);
+    const deadShare = ownership(dead).get(dead.Name) ?? 0;
+    expect(deadShare).to.be.greaterThan(0);
+    const st = JSON.parse((await h[2]!.weave('status', '--json')).stdout) as { pid: number };
+    process.kill(st.pid, 'SIGKILL');
+    // refused while the peer still looks alive, accepted once it is gone
+    const out = await waitFor(
+      async () => {
+        const r = await h[0]!.tryWeave(['rmpeer', 'host3']);
+        return r.code === 0 ? r.stdout : undefined;
+      },
+      { timeoutMs: 70_000, intervalMs: 1000, what: 'rmpeer host3 to be accepted once host3 is unreachable' },
+    );
+    expect(out).to.match(new RegExp(`^${deadShare} IPs taken over from ${dead.Name}`));
+    await waitFor(
+      async () => {
+        const v = await ring(h[1]!);
+        return !v.Entries.some((e) => e.Peer === dead.Name);
+      },
+      { timeoutMs: 20_000, intervalMs: 500, what: 'host2 to learn that host3 is gone from the ring' },
+    );
+    const v0 = await ring(h[0]!);
+    expect([...ownership(v0).keys()].sort()).to.deep.equal([v0.Name, (await ring(h[1]!)).Name].sort());
+    const got = (await Promise.all([allocateVia(h[0]!, 'post-rm-a', 100), allocateVia(h[1]!, 'post-rm-b', 100)])).flat();
+    expect(new Set(got).size).to.equal(200);
+    expect(got.filter((a) => ips.slice(0, 2).includes(a.split('/')[0]!))).to.deep.equal([]);
+  });
+});
+
+describe('ipam: a lone peer waiting for consensus (root)', function () {
+  this.timeout(180_000);
+  let lab: Lab | undefined;
+  let h: LabHost[] = [];
+
+  before(async () => {
+    lab = await Lab.up({ hosts: 2 });
+    h = [lab.host(1), lab.host(2)];
+  });
+
+  after(async () => {
+    await lab?.down();
+  });
+
+  it('docker run fails within a bounded time saying what is missing, and succeeds once the other peers arrive', async () => {
+    await launchWeave(h[0]!, '--ipalloc-init', 'consensus=3', '198.18.0.2');
+    await waitFor(async () => (await h[0]!.docker('network', 'ls', '--format', '{{.Name}}')).stdout.includes('weave'), { timeoutMs: 30_000, what: 'network weave' });
+    const t0 = Date.now();
+    const r = await h[0]!.tryDocker(['run', '--rm', '--network', 'weave', 'bb', 'true'], { timeoutMs: 60_000 });
+    const took = Date.now() - t0;
+    expect(r.code).to.not.equal(0);
+    expect(took, 'docker run must fail within the plugin deadline').to.be.below(15_000);
+    expect(r.stderr).to.match(/waiting for consensus: 1 of 3 peers known \(quorum 2\)/);
+    const st = await ring(h[0]!);
+    expect(st.Status).to.match(/awaiting consensus \(quorum: 2, known: 1\)/);
+    await launchWeave(h[1]!, '--ipalloc-init', 'consensus=3', '198.18.0.1');
+    await waitFor(async () => (await h[0]!.tryDocker(['run', '--rm', '--network', 'weave', 'bb', 'true'], { timeoutMs: 30_000 })).code === 0, {
+      timeoutMs: 40_000,
+      intervalMs: 1000,
+      what: 'docker run to succeed once a quorum of peers is present',
+    });
+  });
+});
