@@ -1,0 +1,29 @@
+// Host entry of the ODP suites: the host kernel may have no Open vSwitch datapath, so they run
+// inside one QEMU guest booted with Debian's kernel (test/vm). Boot plus suite take about a
+// minute under TCG; the first run on a machine also downloads the kernel package (~100 MB).
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { REPO_ROOT } from '../harness/repo-root.ts';
+import { requireRoot } from '../harness/require-root.ts';
+import { runInVm } from '../vm/run-in-vm.ts';
+
+describe('ODP backend inside a QEMU guest (test/odp/*.test.ts)', function () {
+  this.timeout(20 * 60_000);
+
+  it('passes every in-guest suite', async function () {
+    requireRoot('the QEMU harness (9p export of /, apt-get)');
+    const suites = readdirSync(join(REPO_ROOT, 'test', 'odp'))
+      .filter((f) => f.endsWith('.test.ts'))
+      .map((f) => join('test', 'odp', f));
+    expect(suites.length, 'suites in test/odp').to.be.greaterThan(0);
+    const mocha = join(REPO_ROOT, 'node_modules', 'mocha', 'bin', 'mocha.js');
+    const r = await runInVm(['node', mocha, '--no-config', '--node-option', 'import=tsx', '--timeout', '300000', '--reporter', 'spec', ...suites], {
+      cwd: REPO_ROOT,
+      timeoutSeconds: 15 * 60,
+    });
+    if (r.code !== 0) throw new Error(`in-guest suites failed (exit ${r.code}) after ${Math.round(r.durationMs / 1000)} s\n${r.stdout}\n${r.stderr.slice(-6000)}`);
+    expect(r.stdout).to.match(/\d+ passing/);
+    expect(r.stdout).to.not.match(/\d+ failing/);
+  });
+});
