@@ -136,13 +136,16 @@ describe('packaging: the managed plugin weave:latest in real dockerds (root)', f
     expect(r.stderr).to.match(/enabled|active/i);
   });
 
-  it('applies docker plugin set: WEAVE_PASSWORD, WEAVE_PEERS and LOG_LEVEL join host1 to host2 encrypted, containers ping across', async function () {
+  it('applies docker plugin set: WEAVE_PASSWORD, WEAVE_PEERS, LOG_LEVEL and args join host1 to host2 encrypted, containers ping across', async function () {
     await h1.docker('plugin', 'disable', '-f', PLUGIN);
-    await h1.docker('plugin', 'set', PLUGIN, 'WEAVE_PEERS=198.18.0.2', 'WEAVE_PASSWORD=s3cret', 'LOG_LEVEL=debug');
+    await h1.docker('plugin', 'set', PLUGIN, 'WEAVE_PEERS=198.18.0.2', 'WEAVE_PASSWORD=s3cret', 'LOG_LEVEL=debug', 'args.value=--nickname plugin-h1 --conn-limit 10');
     await h1.docker('plugin', 'enable', PLUGIN);
     await waitForPluginDaemon(h1);
     const p = await inspectPlugin(h1);
     expect(p.Settings.Env).to.include.members(['WEAVE_PEERS=198.18.0.2', 'WEAVE_PASSWORD=s3cret', 'LOG_LEVEL=debug']);
+    // args.value is split on spaces and appended to the entrypoint
+    const router = (JSON.parse((await h1.weave('status', '--json')).stdout) as { router: { NickName: string } }).router;
+    expect(router.NickName).to.equal('plugin-h1');
     // host2 joins before it allocates anything, as a new Weave peer must (a peer that allocated
     // on its own first has a different IPAM ring and is refused)
     await installPlugin(h2, build!.dir, ['WEAVE_PASSWORD=s3cret']);
