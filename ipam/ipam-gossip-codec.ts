@@ -14,22 +14,23 @@ export const IPAM_CHANNEL = 'IPallocation';
 
 export const UnicastType = { SpaceRequest: 0, RingUpdate: 1, SpaceRequestDenied: 2 } as const;
 
-const nodeIdType = gob.struct('NodeID', { Name: gob.uint64, UID: gob.uint64 });
+// Go puts no name on the wire for these (they only appear inside a named map or slice)
+const nodeIdType = gob.struct('', { Name: gob.uint64, UID: gob.uint64 });
 const proposalIdType = gob.struct('ProposalID', { Round: gob.uint, Proposer: nodeIdType });
 const acceptedValueType = gob.struct('AcceptedValue', { Value: gob.slice(gob.uint64, 'Value'), Origin: proposalIdType });
-const nodeClaimsType = gob.struct('NodeClaims', { Promise: proposalIdType, Accepted: proposalIdType, AcceptedVal: acceptedValueType });
+const nodeClaimsType = gob.struct('', { Promise: proposalIdType, Accepted: proposalIdType, AcceptedVal: acceptedValueType });
 const paxosStateType = gob.map(nodeIdType, nodeClaimsType, 'GossipState');
-const entryType = gob.struct('entry', { Token: gob.uint, Peer: gob.uint64, Version: gob.uint, Free: gob.uint });
+const entryType = gob.struct('', { Token: gob.uint, Peer: gob.uint64, Version: gob.uint, Free: gob.uint });
 const ringType = gob.struct('Ring', {
   Start: gob.uint,
   End: gob.uint,
   Peer: gob.uint64,
   Entries: gob.slice(entryType, 'entries'),
-  Seeds: gob.slice(gob.uint64),
+  Seeds: gob.slice(gob.uint64, '[]mesh.PeerName'),
 });
 export const gossipStateType = gob.struct('gossipState', {
   Now: gob.int64,
-  Nicknames: gob.map(gob.uint64, gob.string),
+  Nicknames: gob.map(gob.uint64, gob.string, 'map[mesh.PeerName]string'),
   Paxos: paxosStateType,
   Ring: ringType,
 });
@@ -57,6 +58,8 @@ export function encodeIpamGossip(g: IpamGossip): Buffer {
   const value: Record<string, unknown> = {
     Now: BigInt(g.now),
     Nicknames: new Map([...g.nicknames].map(([k, v]) => [peerNameToBigInt(k), v])),
+    // a nil *Ring: Weave would take a zero Ring for a ring with another range
+    Ring: null,
   };
   if (g.paxos && g.paxos.size > 0) {
     value['Paxos'] = new Map(

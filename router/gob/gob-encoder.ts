@@ -174,6 +174,11 @@ export class GobEncoder {
     let index = 0;
     for (const [name, ft] of Object.entries(t.fields)) {
       const v = record[name];
+      // null = a nil pointer to a struct (e.g. Weave's `Ring *ring.Ring`): Go leaves it out
+      if (v === null && ft.kind === 'struct') {
+        index++;
+        continue;
+      }
       // Go sends nested structs even when zero; every other zero field is left out.
       if (ft.kind === 'struct' || !isZero(ft, v)) {
         w.uint(index - last);
