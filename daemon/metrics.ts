@@ -76,7 +76,7 @@ export function createMetrics(status: () => Promise<DaemonStatus>): Registry {
     registers: [registry],
     async collect() {
       const ipam = (await current()).ipam;
-      this.set({ state: 'local-used' }, ipam.pools.reduce((n, p) => n + p.allocated, 0));
+      this.set({ state: 'local-used' }, ipam.ring ? ipam.ring.ActiveIPs : ipam.pools.reduce((n, p) => n + p.allocated, 0));
     },
   });
   new Gauge({
@@ -85,6 +85,51 @@ export function createMetrics(status: () => Promise<DaemonStatus>): Registry {
     registers: [registry],
     async collect() {
       this.set(rangeSize((await current()).ipam.range));
+    },
+  });
+  // the distributed IPAM's health: space held by peers we cannot reach, and waiting requests
+  const unreachable = async (): Promise<{ count: number; size: number; total: number }> => {
+    const ring = (await current()).ipam.ring;
+    const gone = new Set<string>();
+    let size = 0;
+    for (const e of ring?.Entries ?? []) {
+      if (e.IsKnownPeer || e.Peer === ring?.Name) continue;
+      gone.add(e.Peer);
+      size += e.Size;
+    }
+    return { count: gone.size, size, total: ring?.RangeNumIPs ?? 0 };
+  };
+  new Gauge({
+    name: 'weave_ipam_unreachable_count',
+    help: 'Number of peers owning IP space that this peer cannot reach.',
+    registers: [registry],
+    async collect() {
+      this.set((await unreachable()).count);
+    },
+  });
+  new Gauge({
+    name: 'weave_ipam_unreachable_percentage',
+    help: 'Percentage of the IP range owned by unreachable peers.',
+    registers: [registry],
+    async collect() {
+      const u = await unreachable();
+      this.set(u.total === 0 ? 0 : (100 * u.size) / u.total);
+    },
+  });
+  new Gauge({
+    name: 'weave_ipam_pending_allocates',
+    help: 'Number of address allocations waiting for consensus or space.',
+    registers: [registry],
+    async collect() {
+      this.set((await current()).ipam.ring?.PendingAllocates ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'weave_ipam_pending_claims',
+    help: 'Number of address claims waiting for consensus or space.',
+    registers: [registry],
+    async collect() {
+      this.set((await current()).ipam.ring?.PendingClaims ?? 0);
     },
   });
   return registry;
