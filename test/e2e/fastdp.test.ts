@@ -210,6 +210,88 @@ describe('fastdp: kernel VXLAN between hosts (root)', function () {
       await faults.clear(3);
     }
   });
+  it('says the underlay MTU is too small when full-size heartbeats are lost and small ones pass, and returns after', async () => {
+    await faults.setMtu(2, 1400);
+    try {
+      const c = await waitFor(
+        async () => {
+          const conn = await connTo(h[0]!, 2);
+          return conn?.Attrs?.name === 'sleeve' ? conn : undefined;
+        },
+        { timeoutMs: 8_000, intervalMs: 200, what: 'host1 -> host2 on sleeve' },
+      );
+      expect(c.Attrs?.reason).to.equal('underlay MTU too small for overlay MTU 1376 (heartbeat of 1426 bytes lost; smaller ones pass)');
+      // sleeve finds the path MTU itself: containers still talk
+      await waitFor(async () => (await ping(h[0]!, pids[0]!, ips[1]!, 2)).received === 2, { timeoutMs: 10_000, intervalMs: 200, what: 'c1 -> c2 over sleeve' });
+    } finally {
+      await faults.clear(2);
+    }
+    await waitFor(async () => (await connTo(h[0]!, 2))?.Attrs?.name === 'fastdp', { timeoutMs: 15_000, intervalMs: 200, what: 'host1 -> host2 back on fastdp' });
+  });
+
+  it('exposes each connection\'s overlay in /metrics', async () => {
+    const r = await h[0]!.exec('curl', ['-s', 'http://127.0.0.1:6784/metrics']);
+    expect(r.stdout).to.match(/weave_connections\{[^}]*type="fastdp"[^}]*\} 2/);
+    expect(r.stdout).to.match(/weave_connection_overlay\{peer="[0-9a-f:]{17}\(host2\)",overlay="fastdp",reason=""\} 1/);
+  });
+});
+
+describe('fastdp: reasons when it is off (root)', function () {
+  this.timeout(180_000);
+  let lab: Lab | undefined;
+  let h: LabHost[] = [];
+
+  before(async () => {
+    lab = await Lab.up({ hosts: 2 });
+    h = [lab.host(1), lab.host(2)];
+  });
+
+  after(async () => {
+    await lab?.down();
+  });
+
+  async function reasons(): Promise<[string | undefined, string | undefined]> {
+    return waitFor(
+      async () => {
+        const a = await connTo(h[0]!, 2);
+        const b = await connTo(h[1]!, 1);
+        return a && b ? ([a.Attrs?.reason, b.Attrs?.reason] as [string | undefined, string | undefined]) : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 300, what: 'host1 and host2 connected' },
+    );
+  }
+
+  async function stopBoth(): Promise<void> {
+    for (const host of h) {
+      await host.weave('stop');
+      await host.exec('sh', ['-c', 'rm -rf /var/lib/weave/*']);
+    }
+  }
+
+  it('--no-fastdp on one host: both use sleeve, each says why', async () => {
+    await launchWeave(h[0]!);
+    await launchWeave(h[1]!, '--no-fastdp', '198.18.0.1');
+    try {
+      expect(await reasons()).to.deep.equal(['peer does not offer fastdp-vxlan', '--no-fastdp']);
+      expect((await connTo(h[0]!, 2))?.Attrs?.name).to.equal('sleeve');
+      const links = (await h[1]!.exec('ip', ['-o', 'link', 'show'])).stdout;
+      expect(links).to.not.include('vxlan-6784');
+    } finally {
+      await stopBoth();
+    }
+  });
+
+  it('a password: sleeve (encrypted), reason "encryption: password set"', async () => {
+    await launchWeave(h[0]!, '--password', 'pw4711');
+    await launchWeave(h[1]!, '--password', 'pw4711', '198.18.0.1');
+    try {
+      expect(await reasons()).to.deep.equal(['encryption: password set', 'encryption: password set']);
+      const c = await connTo(h[0]!, 2);
+      expect(c?.Attrs).to.deep.include({ name: 'sleeve', encrypted: true });
+    } finally {
+      await stopBoth();
+    }
+  });
 });
 
 /** Datagrams the host's sleeve sent (daemon status). */
