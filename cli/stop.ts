@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { configFromEnv, resolveConfig } from '../daemon/config.ts';
-import { PidFile } from '../daemon/pid-file.ts';
+import { PidFile, isWeaveDaemon } from '../daemon/pid-file.ts';
 import { flagsToConfig, type DaemonFlags } from './options.ts';
 import { getJson } from './status-client.ts';
 
@@ -35,6 +35,13 @@ export async function stop(flags: DaemonFlags): Promise<number> {
   if (pid === undefined) {
     console.log('weave is not running');
     return 0;
+  }
+  // A daemon in a managed plugin or a container reports its PID in its own PID namespace (often
+  // 1): here that number is some other process, the host's init at worst. Never signal it.
+  if (!(await isWeaveDaemon(pid))) {
+    console.error(`weave answers, but pid ${pid} is not a weave daemon in this PID namespace: it runs in a managed plugin ` +
+      '(docker plugin disable -f weave:latest) or a container (docker stop weave)');
+    return 1;
   }
   process.kill(pid, 'SIGTERM');
   if (!(await waitGone(pid, 15_000))) {

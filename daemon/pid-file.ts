@@ -19,7 +19,7 @@ async function readPid(path: string): Promise<number | undefined> {
 
 /** Is `pid` alive and one of our daemons? A stale file after a crash or reboot can name a PID
  *  that now belongs to something else, so the command line is checked too. */
-async function isWeaveDaemon(pid: number): Promise<boolean> {
+export async function isWeaveDaemon(pid: number): Promise<boolean> {
   try {
     process.kill(pid, 0);
   } catch {

@@ -92,6 +92,17 @@ describe('packaging: the daemon as a container from the imported rootfs (root)',
     expect((await h.docker('exec', 'weave', 'weave', 'status')).stdout).to.match(/Bridge: weave \(mtu 1376, up\)/);
   });
 
+  it('refuses `weave stop` on the host: the PID the daemon reports is from the PID namespace of the container', async function () {
+    expect((await weaveStatus(h)).pid, 'PID inside the container').to.equal(1);
+    // A CLI built without the check would SIGTERM this machine's PID 1 (the lab has no PID
+    // namespace); make sure the build under test has it before calling it.
+    expect(readFileSync(join(REPO_ROOT, 'dist', 'cli', 'stop.js'), 'utf8'), 'dist/ is older than the PID-namespace check: rebuild').to.include('isWeaveDaemon(pid)');
+    const r = await h.tryWeave(['stop']);
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.match(/not a weave daemon in this PID namespace/);
+    expect((await h.docker('inspect', '-f', '{{.State.Running}}', 'weave')).stdout.trim()).to.equal('true');
+  });
+
   it('turns the image back into the same plugin rootfs with build-plugin.sh --from-image (the Dockerfile route)', async function () {
     const out = mkdtempSync(join(tmpdir(), 'wv-plugin-from-image-'));
     try {
