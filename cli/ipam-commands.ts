@@ -55,6 +55,19 @@ function httpText(addr: string, method: string, path: string, timeoutMs = 15_000
  *  good. Run it on one surviving peer only. */
 export function addIpamCommands(program: Command, statusAddr: (opt?: string) => string, run: (p: Promise<number>) => void): void {
   program
+    .command('ipam-rejoin')
+    .description("way out of 'IP allocation was seeded by different peers': drop this peer's ring, adopt the other peers' one, and ask back the addresses in use here")
+    .option('--status-addr <host:port>', 'status API address')
+    .action((opts: { statusAddr?: string }) =>
+      run(
+        (async () => {
+          const res = await httpText(statusAddr(opts.statusAddr), 'DELETE', '/ring');
+          (res.status === 200 ? process.stdout : process.stderr).write(res.body);
+          return res.status === 200 ? 0 : 1;
+        })(),
+      ),
+    );
+  program
     .command('rmpeer')
     .description('take over the IP address space of dead peers (run on ONE surviving peer)')
     .argument('<peers...>', 'peer names or nicknames')

@@ -14,7 +14,7 @@ export interface IpamApiOptions {
   logger: Logger;
 }
 
-/** Mounts /ip, /ip/..., /peer/... and /ring on `app`. */
+/** Mounts /ip, /ip/..., /peer/... and /ring on `app`; DELETE /ring is `weave ipam-rejoin`. */
 export function mountIpamApi(app: express.Express, opts: IpamApiOptions): void {
   const { allocator } = opts;
   const defaultSubnet = parseCidr(opts.defaultSubnet);
@@ -89,6 +89,13 @@ export function mountIpamApi(app: express.Express, opts: IpamApiOptions): void {
     wrap(async (req, res) => {
       await allocator.release(String(req.params['id']), parseIpv4(String(req.params['ip'])));
       res.status(204).end();
+    }),
+  );
+  app.delete(
+    '/ring',
+    wrap(async (_req, res) => {
+      const { addresses } = await allocator.rejoin();
+      res.type('text').send(`dropped this peer's ring; waiting for the ring of the peers it connects to, then asking back ${addresses} addresses in use here\n`);
     }),
   );
   app.delete(

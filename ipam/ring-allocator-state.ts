@@ -21,6 +21,8 @@ export const ringStateSchema = z.object({
   /** identifier (container id, `pool:<id>`, ...) → addresses */
   owned: z.record(z.string(), z.array(z.string())),
   nicknames: z.record(z.string(), z.string()),
+  /** Set by `weave ipam-rejoin` until another peer's ring arrives: do not start a ring of our own. */
+  rejoining: z.boolean().optional(),
 });
 
 export type RingState = z.infer<typeof ringStateSchema>;

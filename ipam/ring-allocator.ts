@@ -60,6 +60,9 @@ export interface RingAllocatorStatus {
   Name: PeerName;
   Nickname: string;
   Mode: string;
+  /** Addresses in use here that we are asking their ring owners to give back (after a rejoin). */
+  Reclaiming: string[];
+  Conflicts: string[];
   Paxos: { Elector: boolean; KnownNodes: number; Quorum: number } | null;
   Seeds: PeerName[];
   Range: string;
@@ -84,6 +87,13 @@ export class RingAllocator implements Gossiper {
   private ring!: Ring;
   private paxos: PaxosNode | undefined;
   private paxosActive = false;
+  /** After `rejoin`: wait for another peer's ring instead of proposing one. */
+  private rejoining = false;
+  /** Addresses we hand out that lie in space the ring gives to others (after a rejoin): asked
+   *  back from their owners until we own them again. */
+  private readonly reclaims = new Set<Ipv4>();
+  /** Reclaims an owner refused because it uses the address itself: duplicates to resolve. */
+  private readonly conflicts = new Map<Ipv4, PeerName>();
   private lastProposal = 0;
   private readonly owned = new Map<string, Set<Ipv4>>();
   private readonly allocated = new Map<Ipv4, string>();
@@ -120,8 +130,8 @@ export class RingAllocator implements Gossiper {
     this.nicknames.set(this.mesh.ourName, this.mesh.ourNickname);
     await this.load();
     const { init } = this.opts;
-    if (init.mode === 'consensus') this.paxos = new PaxosNode({ name: this.mesh.ourName, uid: this.mesh.ourUid }, Math.floor(init.count / 2) + 1);
-    if (init.mode === 'seed' && this.ring.empty()) {
+    if (init.mode === 'consensus' && !this.rejoining) this.paxos = new PaxosNode({ name: this.mesh.ourName, uid: this.mesh.ourUid }, Math.floor(init.count / 2) + 1);
+    if (init.mode === 'seed' && this.ring.empty() && !this.rejoining) {
       this.ring.claimForPeers(init.peers);
       this.log.info('ring seeded', { seeds: this.ring.seeds });
       await this.save();
@@ -238,6 +248,22 @@ export class RingAllocator implements Gossiper {
     return { peer, taken };
   }
 
+  /** The way out of "IP allocation was seeded by different peers": drop our ring and adopt the
+   *  one the peers we connect to have, then ask each address we still hand out back from
+   *  whoever owns it there. Addresses another peer already uses are reported as conflicts. */
+  async rejoin(): Promise<{ addresses: number }> {
+    this.ring = new Ring(this.ring.start, this.ring.end, this.mesh.ourName);
+    this.paxos = undefined;
+    this.paxosActive = false;
+    this.rejoining = true;
+    this.reclaims.clear();
+    this.conflicts.clear();
+    this.log.warn('dropped our IPAM ring to adopt the one of the peers we connect to', { addresses: this.allocated.size });
+    await this.save();
+    this.wake();
+    return { addresses: this.allocated.size };
+  }
+
   status(): RingAllocatorStatus {
     const known = new Map(this.mesh.knownPeers().map((p) => [p.name, p.nickname]));
     const entries: RingEntryStatus[] = this.ring.spans().flatMap(({ entry, ranges }) =>
@@ -256,7 +282,9 @@ export class RingAllocator implements Gossiper {
       WaitReason: this.pendingAllocates + this.pendingClaims > 0 ? this.waitReason : '',
       Name: this.mesh.ourName,
       Nickname: this.mesh.ourNickname,
-      Mode: this.opts.init.mode,
+      Mode: this.rejoining ? 'rejoining' : this.opts.init.mode,
+      Reclaiming: [...this.reclaims].sort((a, b) => a - b).map(formatIpv4),
+      Conflicts: [...this.conflicts].map(([a, p]) => `${formatIpv4(a)} is used by ${this.describe(p)} too`),
       Paxos: this.ring.empty() && this.paxos ? { Elector: true, KnownNodes: this.paxos.knownNodes().length, Quorum: this.paxos.quorum } : null,
       Seeds: [...this.ring.seeds],
       Range: formatCidr(this.universe),
@@ -300,6 +328,11 @@ export class RingAllocator implements Gossiper {
         set.add(source);
         this.denied.set(key, set);
         this.asked.delete(key);
+        if (r.end - r.start === 1 && this.reclaims.has(r.start)) {
+          this.reclaims.delete(r.start);
+          this.conflicts.set(r.start, source);
+          this.log.error('address in use here is also in use by its ring owner', { address: formatIpv4(r.start), owner: source });
+        }
         this.wake();
         break;
       }
@@ -374,7 +407,10 @@ export class RingAllocator implements Gossiper {
     if (wasEmpty && !this.ring.empty()) {
       this.log.info('ring established', { seeds: this.ring.seeds, entries: this.ring.entries.length });
       this.paxosActive = false;
+      this.rejoining = false;
+      this.findReclaims();
     }
+    this.reclaim();
     this.afterChange(false);
     this.saveInBackground();
   }
@@ -393,7 +429,7 @@ export class RingAllocator implements Gossiper {
 
   /** Start (or keep) Paxos going when the ring is needed and we may propose. */
   private ensureRing(): void {
-    if (!this.ring.empty() || !this.paxos || this.paxosActive) return;
+    if (!this.ring.empty() || !this.paxos || this.paxosActive || this.rejoining) return;
     this.paxosActive = true;
     this.propose();
   }
@@ -410,6 +446,7 @@ export class RingAllocator implements Gossiper {
     if (!this.running) return;
     if (this.paxosActive && this.ring.empty() && this.now() - this.lastProposal >= PROPOSE_EVERY_MS) this.propose();
     if (this.pendingAllocates + this.pendingClaims > 0) this.denied.clear();
+    this.reclaim();
     this.wake();
   }
 
@@ -438,6 +475,7 @@ export class RingAllocator implements Gossiper {
 
   private consensusReason(): string {
     const init = this.opts.init;
+    if (this.rejoining) return 'IPAM waiting for a ring from other peers (rejoining after weave ipam-rejoin)';
     if (init.mode === 'observer') return 'IPAM waiting for a ring: this peer is an observer and no other peer has shared a ring yet';
     const known = this.paxos?.knownNodes() ?? [];
     const names = known.map((n) => this.describe(n.name));
@@ -510,6 +548,35 @@ export class RingAllocator implements Gossiper {
     this.saveInBackground();
   }
 
+  /** Addresses we hand out must lie in our own space; any that do not (after adopting another
+   *  ring, or a state written before a crash) are asked back from their owners. */
+  private findReclaims(): void {
+    for (const a of this.allocated.keys()) {
+      if (a < this.ring.start || a >= this.ring.end || this.conflicts.has(a)) continue;
+      if (this.ring.owner(a) !== this.mesh.ourName) this.reclaims.add(a);
+    }
+    if (this.reclaims.size > 0) this.log.warn('addresses in use here lie in space of other peers; asking for them', { count: this.reclaims.size });
+  }
+
+  /** Ask owners for the addresses we use in their space, one request per address in flight. */
+  private reclaim(): void {
+    if (this.ring.empty() || this.reclaims.size === 0) return;
+    for (const a of [...this.reclaims]) {
+      const owner = this.ring.owner(a);
+      if (owner === this.mesh.ourName) {
+        this.reclaims.delete(a);
+        continue;
+      }
+      const one = { start: a, end: a + 1 };
+      const key = rangeKey(one);
+      const last = this.asked.get(key);
+      if (owner === undefined || (last !== undefined && this.now() - last < TICK_MS)) continue;
+      this.asked.set(key, this.now());
+      this.sender?.gossipUnicast(owner, encodeUnicast(UnicastType.SpaceRequest, encodeRange(one)));
+    }
+    if (this.reclaims.size === 0) this.log.info('all addresses in use here are in our own space again');
+  }
+
   /** Free (unallocated) intervals of our own space inside `r`, ascending. */
   private freeIntervals(r: AddressRange): AddressRange[] {
     const out: AddressRange[] = [];
@@ -576,6 +643,7 @@ export class RingAllocator implements Gossiper {
 
   private statusLine(): string {
     if (this.ring.empty()) {
+      if (this.rejoining) return 'waiting for a ring from other peers (rejoining)';
       if (this.opts.init.mode === 'observer') return 'waiting for a ring from other peers (observer)';
       if (this.paxos && this.paxosActive) return `awaiting consensus (quorum: ${this.paxos.quorum}, known: ${this.paxos.knownNodes().length})`;
       return 'idle';
@@ -638,6 +706,8 @@ export class RingAllocator implements Gossiper {
     if (s.ring) this.ring = Ring.fromData({ start: this.ring.start, end: this.ring.end, ...s.ring }, this.mesh.ourName);
     for (const [ident, addrs] of Object.entries(s.owned)) for (const a of addrs) this.take(ident, parseIpv4(a));
     for (const [peer, nick] of Object.entries(s.nicknames)) if (peer !== this.mesh.ourName) this.nicknames.set(peer, nick);
+    this.rejoining = s.rejoining === true && this.ring.empty();
+    if (!this.ring.empty()) this.findReclaims();
   }
 
   private snapshot(): RingState {
@@ -648,6 +718,7 @@ export class RingAllocator implements Gossiper {
       ring: this.ring.empty() ? null : { entries: this.ring.entries.map((e) => ({ ...e })), seeds: [...this.ring.seeds] },
       owned: Object.fromEntries([...this.owned].map(([k, v]) => [k, [...v].sort((a, b) => a - b).map(formatIpv4)])),
       nicknames: Object.fromEntries(this.nicknames),
+      ...(this.rejoining ? { rejoining: true } : {}),
     };
   }
 

@@ -130,3 +130,53 @@ describe('ipam/RingAllocator over a simulated mesh', function () {
     expect(new Set(got).size).to.equal(3);
   });
 });
+
+describe('ipam/RingAllocator: the way out of rings seeded by different peers', function () {
+  this.timeout(20000);
+  let dir: string;
+  const started: RingAllocator[] = [];
+  afterEach(async () => {
+    for (const a of started.splice(0)) await a.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('rejoin adopts the other ring, asks back the addresses in use here, and reports real conflicts', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'weave-ring-'));
+    const net = new SimNetwork();
+    const mk = async (i: number): Promise<RingAllocator> => {
+      const a = new RingAllocator({ dataDir: join(dir, `p${i}`), logger: silentLogger(), range: RANGE, init: { mode: 'seed', peers: [NAMES[i]!] }, mesh: () => net.mesh(NAMES[i]!, `host${i + 1}`), waitMs: 3000 });
+      await a.start();
+      started.push(a);
+      return a;
+    };
+    const a = await mk(0);
+    const b = await mk(1);
+    // both seeded alone: each owns the whole range and hands out the same first addresses
+    const a1 = await a.allocate('a1', SPAN, ASK);
+    const b1 = await b.allocate('b1', SPAN, ASK);
+    const b2 = await b.allocate('b2', SPAN, ASK);
+    expect(b1).to.equal(a1);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(net.errors.some((e) => /seeded by different peers/.test(e.error))).to.equal(true);
+    await b.rejoin();
+    net.gossipAll();
+    await waitUntil(() => b.status().Reclaiming.length === 0 && b.status().Conflicts.length === 1);
+    expect(b.status().Seeds).to.deep.equal([NAMES[0]]);
+    // b2 came back to b; b1 = a1 is used on both sides and is reported, not silently kept
+    expect(b.status().Conflicts[0]).to.contain(formatIpv4(b1));
+    expect(b.status().Entries.some((e) => e.Peer === NAMES[1])).to.equal(true);
+    const owner = (x: number): string | undefined => b.status().Entries.find((e) => parseIpv4(e.Token) <= x && x < parseIpv4(e.Token) + e.Size)?.Peer;
+    expect(owner(b2)).to.equal(NAMES[1]);
+    // new allocations on either side do not collide
+    const more = await Promise.all([a.allocate('a2', SPAN, ASK), b.allocate('b3', SPAN, ASK)]);
+    expect(new Set([a1, b2, ...more]).size).to.equal(4);
+  });
+});
+
+async function waitUntil(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
