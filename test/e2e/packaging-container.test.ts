@@ -90,6 +90,8 @@ describe('packaging: the daemon as a container from the imported rootfs (root)',
     expect(st.defaultNetwork.state).to.equal('created');
     // the CLI inside the image talks to the same daemon
     expect((await h.docker('exec', 'weave', 'weave', 'status')).stdout).to.match(/Bridge: weave \(mtu 1376, up\)/);
+    // and so does a throwaway CLI container, the way to run `weave status` on a host without a checkout
+    expect((await h.docker('run', '--rm', '--net=host', IMAGE, 'weave', 'status', 'peers')).stdout).to.match(/\(host1\)/);
   });
 
   it('refuses `weave stop` on the host: the PID the daemon reports is from the PID namespace of the container', async function () {
