@@ -21,8 +21,9 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 make g++ libc-bin \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# the official node images ship the headers node-gyp needs: use them instead of downloading
+ENV npm_config_nodedir=/usr/local
 COPY package.json package-lock.json ./
-COPY datapath/native ./datapath/native
 # `npm ci` runs the install script (node-gyp rebuild) and prepare (tsc), which needs the sources
 COPY tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
