@@ -7,7 +7,7 @@ import type { Logger } from '../../common/logger.ts';
 import type { OdpAction } from '../netlink/ovs/actions.ts';
 import type { FlowSpec } from '../netlink/ovs/flow-codec.ts';
 import { exactMaskFor } from '../netlink/ovs/flow-key.ts';
-import type { FlowKey } from '../netlink/ovs/flow-key.ts';
+import type { FlowKey, TunnelKey } from '../netlink/ovs/flow-key.ts';
 import type { Upcall } from '../netlink/ovs/packet-codec.ts';
 import { peersFromVni, weaveVni } from '../netlink/ovs/vni.ts';
 
@@ -21,8 +21,9 @@ export type MacLocation = { port: number } | { peer: number };
 
 export interface BridgeTopology {
   localShortId: number;
-  /** Our underlay address: outer source of the tunnel. */
-  localIp: string;
+  /** Our underlay address: outer source of the tunnel (Weave: the local end of the peer's TCP
+   *  connection). Undefined: the kernel picks the route's source address. */
+  localIp?: string;
   /** Local vports frames may be delivered to (netdev/internal). */
   localPorts: readonly number[];
   vxlanPort: number;
@@ -44,12 +45,12 @@ function isGroupMac(mac: string): boolean {
   return (parseInt(mac.slice(0, 2), 16) & 1) === 1;
 }
 
-function toPeer(topo: BridgeTopology, peer: TunnelPeer): OdpAction[] {
+/** set-tunnel + output as Weave sends to a peer: its VNI, TOS 0, TTL 64, DF, no checksum. */
+export function tunnelActions(topo: Pick<BridgeTopology, 'localShortId' | 'localIp' | 'vxlanPort'>, peer: TunnelPeer): OdpAction[] {
+  const tunnel: TunnelKey = { id: BigInt(weaveVni(topo.localShortId, peer.shortId)), ipv4Dst: peer.ip, tos: 0, ttl: TUNNEL_TTL, dontFragment: true };
+  if (topo.localIp !== undefined) tunnel.ipv4Src = topo.localIp;
   return [
-    {
-      kind: 'set-tunnel',
-      tunnel: { id: BigInt(weaveVni(topo.localShortId, peer.shortId)), ipv4Src: topo.localIp, ipv4Dst: peer.ip, tos: 0, ttl: TUNNEL_TTL, dontFragment: true },
-    },
+    { kind: 'set-tunnel', tunnel },
     { kind: 'output', port: topo.vxlanPort },
   ];
 }
@@ -69,6 +70,8 @@ export function decideMiss(topo: BridgeTopology, macs: ReadonlyMap<string, MacLo
     if (ids.dst !== topo.localShortId || !topo.peers.has(ids.src)) return { actions: [] };
     learned = { mac: eth.src, at: { peer: ids.src } };
   } else {
+    // Frames from ports we do not switch for (the datapath's own internal port) go nowhere.
+    if (!topo.localPorts.includes(inPort)) return { actions: [] };
     learned = { mac: eth.src, at: { port: inPort } };
   }
   const localOut = (except: number): OdpAction[] => topo.localPorts.filter((p) => p !== except).map((port) => ({ kind: 'output', port }));
@@ -82,10 +85,10 @@ export function decideMiss(topo: BridgeTopology, macs: ReadonlyMap<string, MacLo
   } else if (dst !== undefined && 'peer' in dst) {
     const peer = topo.peers.get(dst.peer);
     // Frames from the tunnel never go back into it: peers forward only their own traffic.
-    actions = fromTunnel || peer === undefined ? [] : toPeer(topo, peer);
+    actions = fromTunnel || peer === undefined ? [] : tunnelActions(topo, peer);
   } else {
     actions = localOut(inPort);
-    if (!fromTunnel) for (const peer of topo.peers.values()) actions.push(...toPeer(topo, peer));
+    if (!fromTunnel) for (const peer of topo.peers.values()) actions.push(...tunnelActions(topo, peer));
     install = isGroupMac(eth.dst);
   }
   const flowKey: FlowKey = { inPort, ethernet: { src: eth.src, dst: eth.dst } };

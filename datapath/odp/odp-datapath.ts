@@ -85,6 +85,15 @@ export class OdpDatapath {
   }
 
   async start(): Promise<void> {
+    try {
+      await this.setUp();
+    } catch (err) {
+      await this.stop().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async setUp(): Promise<void> {
     const netns = this.opts.netns;
     const ovs = await OvsClient.open(netns === undefined ? {} : { netns });
     if (ovs === undefined) throw new OdpUnavailableError('the kernel has no Open vSwitch datapath (no ovs_datapath genetlink family)');
@@ -107,7 +116,9 @@ export class OdpDatapath {
       }
     }
     this.dp = dp.ifindex;
-    await this.rtnl.setLink(this.datapathName, { up: true, mtu: this.mtu });
+    // The internal port stays down: in the bridged layout the host's address lives on the
+    // bridge, and an up port would only feed IPv6 chatter into the datapath.
+    await this.rtnl.setLink(this.datapathName, { mtu: this.mtu });
 
     await this.ensureBridgeAndVeth();
     const veth = (await ovs.getVport('vethwe-datapath')) ?? (await ovs.createVport(this.dp, { name: 'vethwe-datapath', type: 'netdev', upcallPids: [pid] }));

@@ -1,0 +1,177 @@
+// The fast-path contract on the Open vSwitch kernel datapath, the way Weave's fastdp does it:
+// bridged_fastdp layout (odp-datapath.ts), a learning switch on misses (learning-bridge.ts),
+// one VXLAN tunnel id per (source, destination) peer pair, and heartbeats as frames with
+// all-zero MACs sent by EXECUTE through the same set-tunnel/output actions (so DF and the
+// underlay MTU apply to them exactly as to data) and received as misses on the VXLAN vport.
+import type { Logger } from 'winston';
+import { componentLogger } from '../../common/logger.ts';
+import type { PeerName } from '../../router/mesh/contract.ts';
+import { FastPathUnavailableError, HEARTBEAT_HEADER } from '../fastpath/contract.ts';
+import type { FastPath, FastPathStats } from '../fastpath/contract.ts';
+import { peersFromVni } from '../netlink/ovs/vni.ts';
+import type { Upcall } from '../netlink/ovs/packet-codec.ts';
+import { LearningBridge, tunnelActions } from './learning-bridge.ts';
+import type { BridgeTopology, TunnelPeer } from './learning-bridge.ts';
+import { OdpDatapath, OdpUnavailableError } from './odp-datapath.ts';
+import { shortIdFromName } from './short-id.ts';
+
+export interface OdpFastPathOptions {
+  ourName: PeerName;
+  logger: Logger;
+  /** Bridge the containers are on (created if missing). */
+  bridge: string;
+  mtu: number;
+  netns?: string;
+  /** UDP port (default 6784). */
+  port?: number;
+  /** Our underlay address, the tunnels' outer source; default: the kernel's route choice. */
+  localIp?: string;
+  /** The mesh's 12-bit short id of a peer (ours included); default: derived from the name. */
+  shortId?: (peer: PeerName) => number;
+  datapathName?: string;
+}
+
+interface PeerState extends TunnelPeer {
+  forwarding: boolean;
+}
+
+const ZERO_MACS = Buffer.alloc(12);
+
+export class OdpFastPath implements FastPath {
+  readonly backend = 'odp';
+  readonly mtu: number;
+  readonly udpPort: number;
+  readonly stats: FastPathStats = { heartbeatsSent: 0, heartbeatsReceived: 0, heartbeatsDropped: 0 };
+  private readonly log: Logger;
+  private readonly shortId: (peer: PeerName) => number;
+  private readonly ourShortId: number;
+  private readonly peers = new Map<PeerName, PeerState>();
+  /** Short id -> peer, only for peers we forward container frames to: the learning bridge's view. */
+  private readonly forwardingPeers = new Map<number, TunnelPeer>();
+  private dp: OdpDatapath | undefined;
+  private bridge: LearningBridge | undefined;
+  private topo: BridgeTopology | undefined;
+  private listener: ((payload: Buffer, frameSize: number) => void) | undefined;
+
+  constructor(private readonly opts: OdpFastPathOptions) {
+    this.mtu = opts.mtu;
+    this.udpPort = opts.port ?? 6784;
+    this.shortId = opts.shortId ?? shortIdFromName;
+    this.ourShortId = this.shortId(opts.ourName);
+    this.log = componentLogger(opts.logger, 'fastpath-odp');
+  }
+
+  async start(): Promise<void> {
+    const dp = new OdpDatapath({
+      logger: this.log,
+      bridge: this.opts.bridge,
+      mtu: this.mtu,
+      vxlanPort: this.udpPort,
+      ...(this.opts.netns === undefined ? {} : { netns: this.opts.netns }),
+      ...(this.opts.datapathName === undefined ? {} : { datapath: this.opts.datapathName }),
+    });
+    try {
+      await dp.start();
+    } catch (err) {
+      if (err instanceof OdpUnavailableError) throw new FastPathUnavailableError(err.message, { cause: err });
+      throw err;
+    }
+    this.dp = dp;
+    this.topo = {
+      localShortId: this.ourShortId,
+      localPorts: [dp.bridgePort],
+      vxlanPort: dp.vxlanVport,
+      peers: this.forwardingPeers,
+      ...(this.opts.localIp === undefined ? {} : { localIp: this.opts.localIp }),
+    };
+    this.bridge = new LearningBridge(dp, this.topo, this.log);
+    dp.onMiss((up) => this.onMiss(up));
+    this.log.info(`fast path up: ODP datapath ${dp.datapathName}, vxlan-${this.udpPort}, short id ${this.ourShortId}`);
+  }
+
+  async stop(): Promise<void> {
+    const dp = this.dp;
+    this.dp = undefined;
+    this.bridge = undefined;
+    this.peers.clear();
+    this.forwardingPeers.clear();
+    await dp?.stop();
+  }
+
+  forwarding(peer: PeerName): boolean {
+    return this.peers.get(peer)?.forwarding ?? false;
+  }
+
+  async addPeer(peer: PeerName, ip: string): Promise<void> {
+    const old = this.peers.get(peer);
+    if (old !== undefined && old.ip === ip) return;
+    const st: PeerState = { shortId: this.shortId(peer), ip, forwarding: old?.forwarding ?? false };
+    this.peers.set(peer, st);
+    if (st.forwarding) {
+      this.forwardingPeers.set(st.shortId, st);
+      await this.invalidate();
+    }
+  }
+
+  async removePeer(peer: PeerName): Promise<void> {
+    const st = this.peers.get(peer);
+    if (st === undefined) return;
+    if (st.forwarding) await this.setForwarding(peer, false);
+    this.peers.delete(peer);
+  }
+
+  async setForwarding(peer: PeerName, on: boolean): Promise<void> {
+    const st = this.peers.get(peer);
+    if (st === undefined || st.forwarding === on) return;
+    st.forwarding = on;
+    if (on) this.forwardingPeers.set(st.shortId, st);
+    else {
+      this.forwardingPeers.delete(st.shortId);
+      for (const [mac, at] of this.bridge?.macs ?? []) if ('peer' in at && at.peer === st.shortId) this.bridge?.macs.delete(mac);
+    }
+    // Installed flows encode the old peer set (broadcast flows list every forwarding peer,
+    // unicast flows point at a peer's tunnel): Weave deletes them all on such changes.
+    await this.invalidate();
+    this.log.info(`${on ? 'forwarding' : 'not forwarding'} container frames to ${peer} (${st.ip})`);
+  }
+
+  sendHeartbeat(peer: PeerName, payload: Buffer, frameSize: number): boolean {
+    const st = this.peers.get(peer);
+    const dp = this.dp;
+    if (st === undefined || dp === undefined || this.topo === undefined) return false;
+    if (frameSize > HEARTBEAT_HEADER + this.mtu || frameSize < HEARTBEAT_HEADER + payload.length) {
+      throw new RangeError(`heartbeat frame size ${frameSize} out of range`);
+    }
+    // Weave's heartbeat frame: 14 zero bytes of Ethernet header, the payload, zero padding.
+    const frame = Buffer.alloc(frameSize);
+    payload.copy(frame, HEARTBEAT_HEADER);
+    this.stats.heartbeatsSent++;
+    dp.execute(frame, Buffer.alloc(0), tunnelActions(this.topo, st)).catch((err: unknown) => {
+      this.stats.heartbeatsSent--;
+      this.stats.heartbeatsDropped++;
+      this.log.debug(`heartbeat to ${peer} not sent: ${(err as Error).message}`);
+    });
+    return true;
+  }
+
+  onHeartbeat(listener: (payload: Buffer, frameSize: number) => void): void {
+    this.listener = listener;
+  }
+
+  private onMiss(up: Upcall): void {
+    const dp = this.dp;
+    if (dp === undefined) return;
+    if (up.key.inPort === dp.vxlanVport && up.packet.length >= HEARTBEAT_HEADER && up.packet.subarray(0, 12).equals(ZERO_MACS)) {
+      const id = up.key.tunnel?.id;
+      if (id === undefined || peersFromVni(id).dst !== this.ourShortId) return;
+      this.stats.heartbeatsReceived++;
+      this.listener?.(up.packet.subarray(HEARTBEAT_HEADER), up.packet.length);
+      return;
+    }
+    void this.bridge?.handleMiss(up);
+  }
+
+  private async invalidate(): Promise<void> {
+    await this.dp?.deleteFlows();
+  }
+}
