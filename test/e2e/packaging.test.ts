@@ -14,6 +14,9 @@ import { hostVeths, pingFrom, weaveStatus } from '../harness/weave-probes.ts';
 import { PLUGIN, buildPluginDir, inspectPlugin, installPlugin, pluginLogLines, waitForPluginDaemon } from './packaging-lab.ts';
 import type { PluginBuild } from './packaging-lab.ts';
 
+/** Not the default 10.32.0.0/12, so the status shows the setting took; covers the app subnet. */
+const RANGE = '10.40.0.0/13';
+
 interface Conn { Address: string; State: string; Info: string; Attrs?: Record<string, unknown> }
 
 async function connections(h: LabHost): Promise<Conn[]> {
@@ -84,8 +87,8 @@ describe('packaging: the managed plugin weave:latest in real dockerds (root)', f
     expect(r.stdout.trim()).to.equal(version);
   });
 
-  it('is created and enabled by the engine, which dials it at /run/docker/plugins/<id>/weave.sock', async function () {
-    await installPlugin(h1, build!.dir);
+  it('is created (IPALLOC_RANGE set) and enabled by the engine, which dials it at /run/docker/plugins/<id>/weave.sock', async function () {
+    await installPlugin(h1, build!.dir, [`IPALLOC_RANGE=${RANGE}`]);
     const p = await inspectPlugin(h1);
     expect(p.Enabled).to.equal(true);
     expect(p.Config.Interface.Types).to.have.members(['docker.networkdriver/1.0', 'docker.ipamdriver/1.0']);
@@ -95,6 +98,7 @@ describe('packaging: the managed plugin weave:latest in real dockerds (root)', f
     // /var/lib/weave through the `state` mount, no default network without the Docker API
     const st = await weaveStatus(h1);
     expect(st.dataDir).to.equal('/var/lib/weave');
+    expect(st.ipam.range, 'IPALLOC_RANGE set before the first enable').to.equal(RANGE);
     expect(st.defaultNetwork.state).to.equal('disabled');
     expect(st.bridge).to.include({ name: 'weave', up: true });
     expect(existsSync(join(h1.files.weaveData, 'peer.json')), 'peer name persisted on the host').to.equal(true);
@@ -148,7 +152,7 @@ describe('packaging: the managed plugin weave:latest in real dockerds (root)', f
     expect(router.NickName).to.equal('plugin-h1');
     // host2 joins before it allocates anything, as a new Weave peer must (a peer that allocated
     // on its own first has a different IPAM ring and is refused)
-    await installPlugin(h2, build!.dir, ['WEAVE_PASSWORD=s3cret']);
+    await installPlugin(h2, build!.dir, ['WEAVE_PASSWORD=s3cret', `IPALLOC_RANGE=${RANGE}`]);
 
     const conn = await waitFor(
       async () => (await connections(h1)).find((c) => c.State === 'established'),
