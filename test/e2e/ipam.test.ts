@@ -158,14 +158,14 @@ describe('ipam: distributed ring across three hosts (root)', function () {
   });
 });
 
-describe('ipam: a lone peer waiting for consensus (root)', function () {
+describe('ipam: a lone peer waiting for consensus, and a peer seeded apart (root)', function () {
   this.timeout(180_000);
   let lab: Lab | undefined;
   let h: LabHost[] = [];
 
   before(async () => {
-    lab = await Lab.up({ hosts: 2 });
-    h = [lab.host(1), lab.host(2)];
+    lab = await Lab.up({ hosts: 3 });
+    h = [lab.host(1), lab.host(2), lab.host(3)];
   });
 
   after(async () => {
@@ -189,5 +189,37 @@ describe('ipam: a lone peer waiting for consensus (root)', function () {
       intervalMs: 1000,
       what: 'docker run to succeed once a quorum of peers is present',
     });
+  });
+
+  it("a peer seeded on its own is refused ('seeded by different peers') until weave ipam-rejoin; then it joins and keeps its container's address", async () => {
+    const name = '0a:00:00:00:00:33';
+    await launchWeave(h[2]!, '--name', name, '--ipalloc-init', `seed=${name}`);
+    await waitFor(async () => (await h[2]!.docker('network', 'ls', '--format', '{{.Name}}')).stdout.includes('weave'), { timeoutMs: 30_000, what: 'network weave on host3' });
+    await h[2]!.docker('run', '-d', '--name', 's1', '--network', 'weave', 'bb', 'sleep', '1d');
+    const ip3 = await containerIp(h[2]!, 's1');
+    await h[2]!.weave('connect', '198.18.0.1');
+    await waitFor(async () => /seeded by different peers/.test((await h[2]!.weave('status', 'connections')).stdout), {
+      timeoutMs: 30_000,
+      intervalMs: 500,
+      what: "host3's connection to host1 to fail with 'seeded by different peers'",
+    });
+    const out = (await h[2]!.weave('ipam-rejoin')).stdout;
+    expect(out).to.match(/dropped this peer's ring/);
+    await h[2]!.weave('connect', '198.18.0.1');
+    const seeds1 = (await ring(h[0]!)).Seeds;
+    await waitFor(
+      async () => {
+        const st = JSON.parse((await h[2]!.weave('status', '--json')).stdout) as { ipam: { ring: RingView & { Reclaiming: string[]; Conflicts: string[] } } };
+        const r = st.ipam.ring;
+        return JSON.stringify(r.Seeds) === JSON.stringify(seeds1) && r.Reclaiming.length === 0 && r.Entries.some((e) => e.Peer === name) ? r : undefined;
+      },
+      { timeoutMs: 40_000, intervalMs: 1000, what: "host3 to adopt host1's ring and get its container's address back" },
+    );
+    const st = JSON.parse((await h[2]!.weave('status', '--json')).stdout) as { ipam: { ring: { Conflicts: string[] } } };
+    expect(st.ipam.ring.Conflicts).to.deep.equal([]);
+    await h[0]!.docker('run', '-d', '--name', 'j1', '--network', 'weave', 'bb', 'sleep', '1d');
+    const ip1 = await containerIp(h[0]!, 'j1');
+    expect(ip1).to.not.equal(ip3);
+    await waitFor(() => pingFrom(h[0]!, 'j1', ip3), { timeoutMs: 20_000, intervalMs: 500, what: 'j1 on host1 to reach s1 on host3' });
   });
 });
