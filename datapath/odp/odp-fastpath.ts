@@ -8,6 +8,7 @@ import { componentLogger } from '../../common/logger.ts';
 import type { PeerName } from '../../router/mesh/contract.ts';
 import { FastPathUnavailableError, HEARTBEAT_HEADER } from '../fastpath/contract.ts';
 import type { FastPath, FastPathStats } from '../fastpath/contract.ts';
+import { NetlinkError } from '../netlink/netlink-error.ts';
 import { peersFromVni } from '../netlink/ovs/vni.ts';
 import type { Upcall } from '../netlink/ovs/packet-codec.ts';
 import { LearningBridge, tunnelActions } from './learning-bridge.ts';
@@ -74,6 +75,9 @@ export class OdpFastPath implements FastPath {
       await dp.start();
     } catch (err) {
       if (err instanceof OdpUnavailableError) throw new FastPathUnavailableError(err.message, { cause: err });
+      if (err instanceof NetlinkError && err.code === 'EADDRINUSE') {
+        throw new FastPathUnavailableError(`UDP ${this.udpPort} is in use on this host`, { cause: err });
+      }
       throw err;
     }
     this.dp = dp;

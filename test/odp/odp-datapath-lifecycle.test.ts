@@ -1,0 +1,77 @@
+// Runs inside the QEMU guest. What Weave's start-up does with kernel state it finds: a datapath
+// left by a crashed run is reused (and its stale VXLAN vports and flows replaced), and a UDP
+// port somebody else holds makes the VXLAN vport fail with EADDRINUSE after the retries.
+import { execFileSync } from 'node:child_process';
+import { expect } from 'chai';
+import { silentLogger } from '../../common/logger.ts';
+import { OdpDatapath } from '../../datapath/odp/odp-datapath.ts';
+import { OdpFastPath } from '../../datapath/odp/odp-fastpath.ts';
+import { UdpSocket } from '../../datapath/udp-socket.ts';
+import { FastPathUnavailableError } from '../../datapath/fastpath/contract.ts';
+
+const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
+
+describe('ODP datapath lifecycle in the guest', function () {
+  this.timeout(120_000);
+  const ns = 'wv-odp-life';
+  const netns = `/run/netns/${ns}`;
+
+  before(function () {
+    if (process.getuid?.() !== 0) throw new Error('this suite needs root');
+    ip('netns', 'add', ns);
+  });
+  after(function () {
+    ip('netns', 'del', ns);
+  });
+
+  it('reuses a datapath a crashed run left, replacing its VXLAN vport and flows', async function () {
+    const first = new OdpDatapath({ logger: silentLogger(), netns });
+    await first.start();
+    const oldVxlan = (await first.client.listVports(first.dpIfindex)).find((v) => v.type === 'vxlan');
+    expect(oldVxlan?.ifindex).to.be.a('number');
+    const oldBridgePort = first.bridgePort;
+    await first.installFlow({ key: { inPort: oldBridgePort, ethernet: { src: '02:00:00:00:00:01', dst: '02:00:00:00:00:02' } }, actions: [] });
+    expect(await first.dumpFlows()).to.have.length(1);
+    // "crash": the sockets go, the kernel objects stay
+    first.client.close();
+
+    const second = new OdpDatapath({ logger: silentLogger(), netns });
+    await second.start();
+    try {
+      expect(second.dpIfindex).to.equal(first.dpIfindex);
+      expect(second.bridgePort).to.equal(oldBridgePort);
+      expect(await second.dumpFlows()).to.deep.equal([]);
+      const vxlans = (await second.client.listVports(second.dpIfindex)).filter((v) => v.type === 'vxlan');
+      expect(vxlans).to.have.length(1);
+      // a new vport (a new netdev), not the stale one
+      expect(vxlans[0]?.ifindex).to.not.equal(oldVxlan?.ifindex);
+      expect(vxlans[0]?.portNo).to.equal(second.vxlanVport);
+    } finally {
+      await second.stop();
+    }
+    const links = ip('-n', ns, '-o', 'link', 'show');
+    for (const gone of ['datapath', 'vethwe-bridge', 'vethwe-datapath', 'vxlan-6784']) expect(links).to.not.include(`: ${gone}`);
+    expect(links).to.include(': weave');
+  });
+
+  it('refuses with FastPathUnavailableError when UDP 6784 is held by someone else', async function () {
+    const holder = UdpSocket.open({ port: 6784, netns, onBatch: () => undefined });
+    const fp = new OdpFastPath({ ourName: 'aa:00:00:00:00:01', logger: silentLogger(), bridge: 'weave', mtu: 1376, netns });
+    try {
+      let err: unknown;
+      try {
+        await fp.start();
+      } catch (e) {
+        err = e;
+      }
+      expect(err, 'start() should fail').to.be.instanceOf(FastPathUnavailableError);
+      expect((err as Error).message).to.match(/6784/);
+      // nothing half-made stays behind
+      const links = ip('-n', ns, '-o', 'link', 'show');
+      expect(links).to.not.include(': datapath');
+    } finally {
+      holder.close();
+      await fp.stop();
+    }
+  });
+});
