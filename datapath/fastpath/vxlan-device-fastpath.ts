@@ -33,6 +33,8 @@ import { FastPathUnavailableError, HEARTBEAT_HEADER } from './contract.ts';
 import type { FastPath, FastPathStats } from './contract.ts';
 
 export const FASTDP_PORT = 6784;
+/** How often MACs learned behind peers we do not forward to are forgotten (see sweepLearned). */
+const SWEEP_INTERVAL_MS = 1000;
 /** "wea" — the one VNI of this backend. */
 export const VXLAN_DEVICE_VNI = 0x776561;
 /** IEEE local experimental ethertype, so no stack ever mistakes a heartbeat for traffic. */
@@ -87,6 +89,7 @@ export class VxlanDeviceFastPath implements FastPath {
   private listener: ((payload: Buffer, frameSize: number) => void) | undefined;
   /** Serialises kernel updates so that add/forward/remove for one peer apply in order. */
   private queue: Promise<unknown> = Promise.resolve();
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(opts: VxlanDeviceFastPathOptions) {
     this.opts = opts;
@@ -145,6 +148,10 @@ export class VxlanDeviceFastPath implements FastPath {
       await this.setPortFlags(tapLink.index, { learning: false, unicastFlood: false, multicastFlood: false, broadcastFlood: false });
       await rtnl.setUp(tapLink.index);
       await rtnl.addFdb({ index: tapLink.index, mac: heartbeatMac(this.opts.ourName), flags: NTF_MASTER, state: NUD_NOARP, master: bridge.index }, { replace: true });
+      this.sweeper = setInterval(() => {
+        this.serial(() => this.sweepLearned()).catch((err: unknown) => this.log.debug(`FDB sweep failed: ${String(err)}`));
+      }, SWEEP_INTERVAL_MS);
+      this.sweeper.unref();
       this.log.info(`fast path up: ${this.deviceName} (VNI ${this.vni}, UDP ${this.udpPort}, MTU ${this.mtu})`);
     } catch (err) {
       await this.stop();
@@ -153,6 +160,8 @@ export class VxlanDeviceFastPath implements FastPath {
   }
 
   async stop(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
     await this.queue.catch(() => undefined);
     const rtnl = this.rtnl;
     this.peers.clear();
@@ -270,6 +279,25 @@ export class VxlanDeviceFastPath implements FastPath {
       await ignoreMissing(rtnl.deleteFdb({ index: this.vxlanIndex, mac: e.mac, dst: ip }));
     }
     await this.setPortFlags(this.vxlanIndex, { flush: true });
+  }
+
+  /** The device learns from every VXLAN packet, also from a peer that still sends to us while
+   *  we have put it on sleeve (the two ends switch a moment apart, or the path works one way
+   *  only). Such entries would send our unicast into a path we gave up on, until they age out
+   *  (300 s). So they are deleted as they appear. */
+  private async sweepLearned(): Promise<void> {
+    const rtnl = this.rtnl;
+    if (!rtnl) return;
+    const forwarding = new Set<string>();
+    for (const st of this.peers.values()) if (st.forwarding) forwarding.add(st.ip);
+    let deleted = 0;
+    for (const e of await rtnl.listFdb()) {
+      if (e.index !== this.vxlanIndex || e.dst === undefined || e.mac === undefined) continue;
+      if (e.mac === ZERO_MAC || (e.state & NUD_PERMANENT) !== 0 || forwarding.has(e.dst)) continue;
+      await ignoreMissing(rtnl.deleteFdb({ index: this.vxlanIndex, mac: e.mac, dst: e.dst }));
+      deleted++;
+    }
+    if (deleted > 0) await this.setPortFlags(this.vxlanIndex, { flush: true });
   }
 
   private async setPortFlags(index: number, flags: BridgePortFlags): Promise<void> {

@@ -73,7 +73,11 @@ export class FastdpOverlay {
   /** The connection is registered: program the peer and start heartbeats. */
   async confirm(fwd: FastdpForwarder): Promise<void> {
     this.byConn.set(fwd.connUid, fwd);
+    const previous = this.owner.get(fwd.remotePeer);
     this.owner.set(fwd.remotePeer, fwd);
+    // a newer connection replaces an older one: it starts on sleeve until its own heartbeats
+    // are confirmed, so the kernel must stop forwarding on the old one's behalf
+    if (previous && previous !== fwd) await this.fastPath.setForwarding(fwd.remotePeer, false);
     await this.fastPath.addPeer(fwd.remotePeer, fwd.remoteIp);
     fwd.confirm();
   }

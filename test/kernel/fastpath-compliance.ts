@@ -50,6 +50,14 @@ async function ping(from: TestNetns, to: string, extra: string[] = []): Promise<
   }
 }
 
+async function pingCount(from: TestNetns, to: string, count: number): Promise<number> {
+  const r = await execFileP('ip', ['netns', 'exec', from.name, 'ping', '-n', '-c', String(count), '-i', '0.2', '-W', '1', to]).catch(
+    (err: { stdout?: string }) => ({ stdout: err.stdout ?? '' }),
+  );
+  const m = /(\d+) received/.exec(r.stdout);
+  return Number(m?.[1] ?? 0);
+}
+
 async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
@@ -162,6 +170,22 @@ export function fastPathCompliance(name: string, make: FastPathFactory): void {
       // no stale learned entry may keep unicast flowing either
       expect(await ping(hosts[0]!.container, CONTAINER[1])).to.equal(false);
       expect(await heartbeatArrives(0, HEARTBEAT_HEADER + MTU)).to.equal(true);
+    });
+
+    it('forgets container MACs behind a peer it does not forward to within ~1 s, also ones that arrived after the switch', async () => {
+      const [a, b] = [hosts[0]!, hosts[1]!];
+      await a.fp.setForwarding(NAMES[1], true);
+      await b.fp.setForwarding(NAMES[0], true);
+      expect(await ping(a.container, CONTAINER[1])).to.equal(true);
+      // host1 gives up first; host2 still sends for a moment (the ends switch a moment apart)
+      await a.fp.setForwarding(NAMES[1], false);
+      await pingCount(b.container, CONTAINER[0], 5);
+      await b.fp.setForwarding(NAMES[0], false);
+      await new Promise((r) => setTimeout(r, 1500));
+      // host1's unicast to host2's container must not leave by the kernel path any more
+      const before = udpPackets(a.ns);
+      await pingCount(a.container, CONTAINER[1], 5);
+      expect(udpPackets(a.ns) - before, 'packets host1 sent on its underlay').to.be.at.most(1);
     });
 
     it('loses full-MTU heartbeats on an underlay too small for them, smaller ones pass', async () => {
