@@ -108,6 +108,8 @@ export interface OdpPort {
 /** Runs decideMiss for each upcall: learns, executes the packet, installs the flow. */
 export class LearningBridge {
   readonly macs = new Map<string, MacLocation>();
+  /** MACs learned since the last sweep. */
+  private fresh = new Set<string>();
 
   constructor(
     private readonly dp: OdpPort,
@@ -117,7 +119,10 @@ export class LearningBridge {
 
   async handleMiss(up: Upcall): Promise<void> {
     const d = decideMiss(this.topo, this.macs, up.key);
-    if (d.learned !== undefined && !this.macs.has(d.learned.mac)) this.macs.set(d.learned.mac, d.learned.at);
+    if (d.learned !== undefined && !this.macs.has(d.learned.mac)) {
+      this.macs.set(d.learned.mac, d.learned.at);
+      this.fresh.add(d.learned.mac);
+    }
     try {
       if (d.actions.length > 0) await this.dp.execute(up.packet, up.rawKey, d.actions);
       if (d.flow !== undefined) await this.dp.installFlow(d.flow);
@@ -125,5 +130,18 @@ export class LearningBridge {
       // EEXIST: a burst of misses for one flow; the first one installed it.
       if ((err as { code?: string }).code !== 'EEXIST') this.logger.warn('miss handling failed', { error: (err as Error).message });
     }
+  }
+
+  /** Forgets MACs neither learned since the previous sweep nor still the source of a live
+   *  flow (`inUse`), so a MAC that moved is relearned where it is now. Returns how many went. */
+  sweep(inUse: ReadonlySet<string>): number {
+    let dropped = 0;
+    for (const mac of [...this.macs.keys()]) {
+      if (this.fresh.has(mac) || inUse.has(mac)) continue;
+      this.macs.delete(mac);
+      dropped++;
+    }
+    this.fresh = new Set();
+    return dropped;
   }
 }

@@ -30,6 +30,8 @@ export interface OdpFastPathOptions {
   /** The mesh's 12-bit short id of a peer (ours included); default: derived from the name. */
   shortId?: (peer: PeerName) => number;
   datapathName?: string;
+  /** How often unused flows are deleted and stale MACs forgotten (Weave: 5 minutes). */
+  expiryIntervalMs?: number;
 }
 
 interface PeerState extends TunnelPeer {
@@ -53,6 +55,7 @@ export class OdpFastPath implements FastPath {
   private bridge: LearningBridge | undefined;
   private topo: BridgeTopology | undefined;
   private listener: ((payload: Buffer, frameSize: number) => void) | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: OdpFastPathOptions) {
     this.mtu = opts.mtu;
@@ -90,10 +93,14 @@ export class OdpFastPath implements FastPath {
     };
     this.bridge = new LearningBridge(dp, this.topo, this.log);
     dp.onMiss((up) => this.onMiss(up));
+    this.expiryTimer = setInterval(() => void this.expire(), this.opts.expiryIntervalMs ?? 5 * 60_000);
+    this.expiryTimer.unref();
     this.log.info(`fast path up: ODP datapath ${dp.datapathName}, vxlan-${this.udpPort}, short id ${this.ourShortId}`);
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.expiryTimer);
+    this.expiryTimer = undefined;
     const dp = this.dp;
     this.dp = undefined;
     this.bridge = undefined;
@@ -173,6 +180,24 @@ export class OdpFastPath implements FastPath {
       return;
     }
     void this.bridge?.handleMiss(up);
+  }
+
+  /** One expiry round: flows idle since the last round go, the others get their stats reset;
+   *  MACs that are neither fresh nor behind a live flow are forgotten. */
+  async expire(): Promise<{ flowsDeleted: number; macsForgotten: number }> {
+    const dp = this.dp;
+    const bridge = this.bridge;
+    if (dp === undefined || bridge === undefined) return { flowsDeleted: 0, macsForgotten: 0 };
+    try {
+      const { deleted, kept } = await dp.expireFlows();
+      const inUse = new Set(kept.flatMap((f) => (f.key.ethernet === undefined ? [] : [f.key.ethernet.src])));
+      const macsForgotten = bridge.sweep(inUse);
+      this.log.debug(`flow expiry: ${deleted.length} flows deleted, ${kept.length} kept, ${macsForgotten} MACs forgotten`);
+      return { flowsDeleted: deleted.length, macsForgotten };
+    } catch (err) {
+      this.log.warn(`flow expiry failed: ${(err as Error).message}`);
+      return { flowsDeleted: 0, macsForgotten: 0 };
+    }
   }
 
   private async invalidate(): Promise<void> {

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { decideMiss } from '../../../../datapath/odp/learning-bridge.ts';
+import { silentLogger } from '../../../../common/logger.ts';
+import { decideMiss, LearningBridge } from '../../../../datapath/odp/learning-bridge.ts';
 import type { BridgeTopology, MacLocation } from '../../../../datapath/odp/learning-bridge.ts';
 import { peersFromVni, weaveVni } from '../../../../datapath/netlink/ovs/vni.ts';
 
@@ -77,5 +78,21 @@ describe('Weave VNI and the ODP learning bridge', function () {
       const d = decideMiss(topo, new Map(), { inPort: 2, tunnel, ethernet: { src: R, dst: BCAST } });
       expect(d).to.deep.equal({ actions: [] });
     }
+  });
+});
+
+describe('LearningBridge', function () {
+  const noKernel = { execute: () => Promise.resolve(), installFlow: () => Promise.resolve() };
+
+  it('sweeps MACs that are neither freshly learned nor behind a live flow', async function () {
+    const executed: unknown[] = [];
+    const bridge = new LearningBridge({ ...noKernel, execute: (_p, _k, a) => Promise.resolve(void executed.push(a)) }, topo, silentLogger());
+    await bridge.handleMiss({ cmd: 1, dpIfindex: 3, packet: Buffer.alloc(14), rawKey: Buffer.alloc(0), key: { inPort: 1, ethernet: { src: A, dst: BCAST } } });
+    await bridge.handleMiss({ cmd: 1, dpIfindex: 3, packet: Buffer.alloc(14), rawKey: Buffer.alloc(0), key: { inPort: 3, ethernet: { src: B, dst: A } } });
+    expect(executed).to.deep.equal([[{ kind: 'output', port: 3 }, ...toPeer5], [{ kind: 'output', port: 1 }]]);
+    expect([...bridge.macs.keys()]).to.deep.equal([A, B]);
+    expect(bridge.sweep(new Set())).to.equal(0); // both were fresh
+    expect(bridge.sweep(new Set([B]))).to.equal(1); // A idle for a whole round
+    expect([...bridge.macs.keys()]).to.deep.equal([B]);
   });
 });
