@@ -8,6 +8,7 @@ import type { Ipam } from '../ipam/contract.ts';
 import type { DaemonConfig } from './config.ts';
 import { DefaultNetwork, type DefaultNetworkStatus } from './default-network.ts';
 import { DockerClient } from './docker-client.ts';
+import { DockerSync } from './docker-sync.ts';
 import { PidFile } from './pid-file.ts';
 import { StatusApi } from './status-api.ts';
 import { createMetrics } from './metrics.ts';
@@ -17,6 +18,7 @@ export interface PluginService {
   start(): Promise<void>;
   stop(): Promise<void>;
   reconcile(): Promise<void>;
+  syncWithDocker(present: { networks: Set<string>; endpoints: Set<string> }): Promise<{ networks: number; endpoints: number }>;
   status(): unknown;
 }
 
@@ -60,6 +62,7 @@ export class Daemon {
   private readonly pidFile: PidFile;
   private readonly statusApi: StatusApi;
   private readonly defaultNetwork: DefaultNetwork;
+  private readonly dockerSync: DockerSync;
   private readonly started: (() => Promise<void>)[] = [];
   private readonly startedAt = Date.now();
 
@@ -77,8 +80,10 @@ export class Daemon {
       logger: componentLogger(root, 'status-api'),
       ...(parts.httpRoutes ? { routes: parts.httpRoutes } : {}),
     });
+    const docker = new DockerClient(config.dockerSocket);
+    this.dockerSync = new DockerSync({ docker, target: parts.plugin, logger: componentLogger(root, 'docker-sync') });
     this.defaultNetwork = new DefaultNetwork({
-      docker: new DockerClient(config.dockerSocket),
+      docker,
       logger: componentLogger(root, 'default-network'),
       name: config.defaultNetworkName,
       subnet: config.ipallocDefaultSubnet,
@@ -108,6 +113,8 @@ export class Daemon {
       await parts.plugin.reconcile();
       await this.statusApi.start();
       this.started.push(() => this.statusApi.stop());
+      await this.dockerSync.start();
+      this.started.push(() => this.dockerSync.stop());
       if (config.defaultNetwork) {
         await this.defaultNetwork.start();
         this.started.push(() => this.defaultNetwork.stop());

@@ -41,6 +41,24 @@ export class DockerClient {
     return list.find((n) => n.Name === name);
   }
 
+  async listNetworkIds(): Promise<string[]> {
+    const list = (await this.call('GET', '/networks')) as DockerNetworkSummary[];
+    return list.map((n) => n.Id);
+  }
+
+  /** Endpoint IDs of the containers attached to a network; undefined when it does not exist. */
+  async networkEndpoints(id: string): Promise<string[] | undefined> {
+    try {
+      const net = (await this.call('GET', `/networks/${encodeURIComponent(id)}`)) as { Containers?: Record<string, { EndpointID?: string }> };
+      return Object.values(net.Containers ?? {})
+        .map((c) => c.EndpointID)
+        .filter((e): e is string => typeof e === 'string' && e.length > 0);
+    } catch (err) {
+      if (err instanceof DockerApiError && err.statusCode === 404) return undefined;
+      throw err;
+    }
+  }
+
   async createNetwork(body: Record<string, unknown>): Promise<{ Id: string }> {
     return (await this.call('POST', '/networks/create', body)) as { Id: string };
   }

@@ -19,6 +19,17 @@ import {
   type CreateNetworkRequest,
 } from './network-driver-schemas.ts';
 import type { EndpointRecord, NetworkRecord, NetworkStore } from './network-store.ts';
+
+/** Network and endpoint IDs, as Docker knows them (or as we knew them at start). */
+export interface DockerView {
+  networks: Set<string>;
+  endpoints: Set<string>;
+}
+
+export interface ForgottenRecords {
+  networks: NetworkRecord[];
+  endpoints: EndpointRecord[];
+}
 import { parseNetworkDriverOptions } from './network-options.ts';
 import { PluginError } from './plugin-error.ts';
 import { noArgs, withBody, type RouteTable } from './route.ts';
@@ -284,6 +295,31 @@ export class NetworkDriver {
         this.log.warn('endpoints whose veth is gone', { endpoints: endpointsWithoutLink });
       }
       return { removedLinks, endpointsWithoutLink };
+    });
+  }
+
+  /** Drop networks and endpoints Docker no longer has, among `candidates` (records that existed
+   *  when the daemon started: Docker removed them while we were down, and its calls to us
+   *  failed). Records made after start are never candidates, so a network Docker is creating
+   *  right now cannot be mistaken for a stale one. Returns what was dropped, for IPAM release. */
+  forgetGone(present: DockerView, candidates: DockerView): Promise<ForgottenRecords> {
+    return this.store.exclusive(async () => {
+      const goneNetworks = this.store.networks().filter((n) => candidates.networks.has(n.id) && !present.networks.has(n.id));
+      const goneNetworkIds = new Set(goneNetworks.map((n) => n.id));
+      const goneEndpoints = this.store
+        .endpoints()
+        .filter((e) => goneNetworkIds.has(e.networkId) || (candidates.endpoints.has(e.id) && !present.endpoints.has(e.id)));
+      if (goneNetworks.length === 0 && goneEndpoints.length === 0) return { networks: [], endpoints: [] };
+      for (const ep of goneEndpoints) await this.datapath.deleteLink(ep.hostVeth);
+      await this.store.update((s) => {
+        for (const n of goneNetworks) s.networks.delete(n.id);
+        for (const e of goneEndpoints) s.endpoints.delete(e.id);
+      });
+      this.log.info('dropped networks and endpoints Docker removed while we were down', {
+        networks: goneNetworks.map((n) => n.id),
+        endpoints: goneEndpoints.map((e) => e.id),
+      });
+      return { networks: goneNetworks, endpoints: goneEndpoints };
     });
   }
 

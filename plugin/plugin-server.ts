@@ -11,7 +11,7 @@ import type { Datapath } from '../datapath/contract.ts';
 import type { Ipam } from '../ipam/contract.ts';
 import { withDeadline } from './deadline.ts';
 import { IpamDriver } from './ipam-driver.ts';
-import { NetworkDriver, type ReconcileReport } from './network-driver.ts';
+import { NetworkDriver, type DockerView, type ReconcileReport } from './network-driver.ts';
 import { NetworkStore } from './network-store.ts';
 import { BadRequestError, errorMessage, PluginError } from './plugin-error.ts';
 import { noArgs, type Route, type RouteTable } from './route.ts';
@@ -121,6 +121,10 @@ export class PluginServer {
       await chmod(socketPath, 0o660);
       this.socketInode = (await lstat(socketPath)).ino;
       await this.store.load();
+      this.startupView = {
+        networks: new Set(this.store.networks().map((n) => n.id)),
+        endpoints: new Set(this.store.endpoints().map((e) => e.id)),
+      };
       loaded();
     } catch (err) {
       failed(err);
@@ -146,6 +150,28 @@ export class PluginServer {
   /** Clean up after a crash; call after start(). The outcome shows up in status(). */
   async reconcile(): Promise<void> {
     this.lastReconcile = await this.networkDriver.reconcile();
+  }
+
+  /** Records loaded at start: the only ones syncWithDocker may drop. */
+  private startupView: DockerView | undefined;
+
+  /** Docker's view of its networks and endpoints, fetched by the daemon once Docker answers (never
+   *  on a request path): drops what Docker removed while we were down and releases its addresses. */
+  async syncWithDocker(present: DockerView): Promise<{ networks: number; endpoints: number }> {
+    const candidates = this.startupView;
+    if (candidates === undefined) return { networks: 0, endpoints: 0 };
+    this.startupView = undefined;
+    const gone = await this.networkDriver.forgetGone(present, candidates);
+    const pools = this.opts.ipam.status().pools;
+    for (const ep of gone.endpoints) {
+      const ip = ep.address.split('/')[0]!;
+      const pool = pools.find((p) => p.addresses?.includes(ip) === true);
+      if (pool) await this.opts.ipam.releaseAddress(pool.poolId, ip);
+    }
+    for (const n of gone.networks) {
+      for (const pool of pools.filter((p) => n.subnets.includes(p.subnet))) await this.opts.ipam.releasePool(pool.poolId);
+    }
+    return { networks: gone.networks.length, endpoints: gone.endpoints.length };
   }
 
   status(): PluginStatus {

@@ -383,4 +383,32 @@ describe('plugin: Docker call sequences', () => {
     expect(f.datapath.callsOf('createVeth')).to.deep.equal([]);
     expect(f.server.status().endpoints).to.equal(0);
   });
+
+  it('drops what Docker removed while the daemon was down, and nothing made after start', async () => {
+    const kept = await createNetwork(f, networkId(10));
+    const gone = await createNetwork(f, networkId(11));
+    const attach = async (net: string, ep: string, poolId: string) => {
+      const addr = await f.call('/IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: {} });
+      await f.call('/NetworkDriver.CreateEndpoint', { NetworkID: net, EndpointID: ep, Interface: { Address: addr['Address'] } });
+    };
+    await attach(networkId(10), endpointId(101), kept.poolId); // still running
+    await attach(networkId(10), endpointId(102), kept.poolId); // removed while we were down
+    await attach(networkId(11), endpointId(111), gone.poolId); // its network was removed
+    await f.restart();
+    // made after start: Docker may be creating it right now, so it must survive the sync
+    const fresh = await createNetwork(f, networkId(12));
+    await attach(networkId(12), endpointId(121), fresh.poolId);
+
+    const dropped = await f.server.syncWithDocker({ networks: new Set([networkId(10)]), endpoints: new Set([endpointId(101)]) });
+    expect(dropped).to.deep.equal({ networks: 1, endpoints: 2 });
+    expect(f.server.status().networks.map((n) => n.id)).to.deep.equal([networkId(10), networkId(12)]);
+    expect(f.server.status().endpoints).to.equal(2);
+    expect(f.datapath.links.has('vethwl' + endpointId(102).slice(0, 9))).to.equal(false);
+    expect(f.datapath.links.has('vethwl' + endpointId(101).slice(0, 9))).to.equal(true);
+    const pools = f.ipam.status().pools;
+    expect(pools.map((p) => p.poolId)).to.deep.equal([kept.poolId, fresh.poolId]);
+    expect(pools[0]?.addresses).to.have.length(1);
+    // only once per start
+    expect(await f.server.syncWithDocker({ networks: new Set(), endpoints: new Set() })).to.deep.equal({ networks: 0, endpoints: 0 });
+  });
 });
