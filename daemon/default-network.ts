@@ -1,4 +1,5 @@
 import type { Logger } from '../common/logger.ts';
+import { RetryLoop } from '../common/retry-loop.ts';
 import type { DockerClient } from './docker-client.ts';
 
 export type DefaultNetworkState = 'disabled' | 'pending' | 'created' | 'exists' | 'error';
@@ -26,13 +27,14 @@ export interface DefaultNetworkOptions {
  *  into our plugin socket, and at dockerd start-up the Engine API is not served yet. */
 export class DefaultNetwork {
   private status_: DefaultNetworkStatus;
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = true;
-  private delay: number;
+  private readonly loop: RetryLoop;
 
   constructor(private readonly opts: DefaultNetworkOptions) {
     this.status_ = { name: opts.name, state: 'pending' };
-    this.delay = opts.retryDelayMs ?? 500;
+    this.loop = new RetryLoop(() => this.attempt(), {
+      ...(opts.retryDelayMs !== undefined ? { firstDelayMs: opts.retryDelayMs } : {}),
+      ...(opts.maxDelayMs !== undefined ? { maxDelayMs: opts.maxDelayMs } : {}),
+    });
   }
 
   status(): DefaultNetworkStatus {
@@ -40,40 +42,31 @@ export class DefaultNetwork {
   }
 
   start(): Promise<void> {
-    this.stopped = false;
-    this.schedule(0);
+    this.loop.start();
     return Promise.resolve();
   }
 
   stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.loop.stop();
     return Promise.resolve();
   }
 
-  private schedule(ms: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => void this.attempt(), ms);
-  }
-
-  private async attempt(): Promise<void> {
+  private async attempt(): Promise<'done' | 'retry'> {
     const { docker, logger, name } = this.opts;
     try {
       if (!(await docker.ping())) {
-        logger.debug('docker not answering yet; will retry', { retryInMs: this.delay });
-        this.retryLater();
-        return;
+        logger.debug('docker not answering yet; will retry', { retryInMs: this.loop.nextDelayMs });
+        return 'retry';
       }
       const existing = await docker.findNetwork(name);
       if (existing) {
         if (!this.isOurs(existing.Driver)) {
           this.fail(`a Docker network named "${name}" already exists with driver "${existing.Driver}"; remove it (docker network rm ${name}) or run with --no-default-network`);
-          return;
+          return 'done';
         }
         this.status_ = { name, state: 'exists' };
         logger.info('default network present', { id: existing.Id });
-        return;
+        return 'done';
       }
       const res = await docker.createNetwork({
         Name: name,
@@ -85,24 +78,19 @@ export class DefaultNetwork {
       });
       this.status_ = { name, state: 'created' };
       logger.info('default network created', { id: res.Id, subnet: this.opts.subnet });
+      return 'done';
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      if (this.stopped) return;
       // A create that raced another launcher ends as "already exists": look again next time.
-      logger.warn('default network not ready; will retry', { error: message, retryInMs: this.delay });
+      logger.warn('default network not ready; will retry', { error: message, retryInMs: this.loop.nextDelayMs });
       this.status_ = { name, state: 'pending', error: message };
-      this.retryLater();
+      return 'retry';
     }
   }
 
   private isOurs(driver: string): boolean {
     const base = (d: string) => d.replace(/:latest$/, '');
     return base(driver) === base(this.opts.driver);
-  }
-
-  private retryLater(): void {
-    this.schedule(this.delay);
-    this.delay = Math.min(this.delay * 2, this.opts.maxDelayMs ?? 10_000);
   }
 
   private fail(message: string): void {

@@ -1,4 +1,5 @@
 import type { Logger } from '../common/logger.ts';
+import { RetryLoop } from '../common/retry-loop.ts';
 import type { DockerClient } from './docker-client.ts';
 
 export interface DockerSyncTarget {
@@ -10,15 +11,11 @@ export interface DockerSyncTarget {
  *  are dropped and their addresses released. Runs beside the plugin, never in a plugin request:
  *  at dockerd start-up the Engine API is not served yet. */
 export class DockerSync {
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = true;
-  private delay: number;
+  private readonly loop: RetryLoop;
   private done = false;
 
-  constructor(
-    private readonly opts: { docker: DockerClient; target: DockerSyncTarget; logger: Logger; retryDelayMs?: number; maxDelayMs?: number },
-  ) {
-    this.delay = opts.retryDelayMs ?? 500;
+  constructor(private readonly opts: { docker: DockerClient; target: DockerSyncTarget; logger: Logger }) {
+    this.loop = new RetryLoop(() => this.attempt(), { maxDelayMs: 30_000 });
   }
 
   get synced(): boolean {
@@ -26,48 +23,32 @@ export class DockerSync {
   }
 
   start(): Promise<void> {
-    this.stopped = false;
-    this.schedule(0);
+    this.loop.start();
     return Promise.resolve();
   }
 
   stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.loop.stop();
     return Promise.resolve();
   }
 
-  private schedule(ms: number): void {
-    if (this.stopped || this.done) return;
-    this.timer = setTimeout(() => void this.attempt(), ms);
-  }
-
-  private async attempt(): Promise<void> {
+  private async attempt(): Promise<'done' | 'retry'> {
     const { docker, target, logger } = this.opts;
     try {
-      if (!(await docker.ping())) {
-        this.retryLater();
-        return;
-      }
+      if (!(await docker.ping())) return 'retry';
       const networks = new Set(await docker.listNetworkIds());
       const endpoints = new Set<string>();
       for (const id of networks) {
         for (const ep of (await docker.networkEndpoints(id)) ?? []) endpoints.add(ep);
       }
-      if (this.stopped) return;
+      if (this.loop.stopped) return 'done';
       const dropped = await target.syncWithDocker({ networks, endpoints });
       this.done = true;
       logger.info('in sync with Docker', { droppedNetworks: dropped.networks, droppedEndpoints: dropped.endpoints });
+      return 'done';
     } catch (err) {
-      if (this.stopped) return;
-      logger.warn('cannot sync with Docker yet; will retry', { error: err instanceof Error ? err.message : String(err), retryInMs: this.delay });
-      this.retryLater();
+      logger.warn('cannot sync with Docker yet; will retry', { error: err instanceof Error ? err.message : String(err), retryInMs: this.loop.nextDelayMs });
+      return 'retry';
     }
-  }
-
-  private retryLater(): void {
-    this.schedule(this.delay);
-    this.delay = Math.min(this.delay * 2, this.opts.maxDelayMs ?? 30_000);
   }
 }
