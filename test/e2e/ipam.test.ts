@@ -25,12 +25,12 @@ async function ring(h: LabHost): Promise<RingView> {
 
 /** Runs `count` allocations against the host's own daemon API, `parallel` at a time; returns
  *  the addresses handed out. */
-async function allocateVia(h: LabHost, prefix: string, count: number, parallel = 25): Promise<string[]> {
+async function allocateVia(h: LabHost, prefix: string, count: number, parallel = 25, subnet = '10.32.0.0/12'): Promise<string[]> {
   const script = `
 const http = require('node:http');
 const agent = new http.Agent({ keepAlive: true, maxSockets: ${parallel} });
 const post = (id) => new Promise((resolve, reject) => {
-  const req = http.request({ host: '127.0.0.1', port: 6784, method: 'POST', path: '/ip/' + id + '/10.32.0.0/12', agent }, (res) => {
+  const req = http.request({ host: '127.0.0.1', port: 6784, method: 'POST', path: '/ip/' + id + '/${subnet}', agent }, (res) => {
     let body = ''; res.on('data', (c) => (body += c));
     res.on('end', () => (res.statusCode === 200 ? resolve(body.trim()) : reject(new Error(id + ': ' + res.statusCode + ' ' + body))));
   });
@@ -42,6 +42,12 @@ Promise.all(Array.from({ length: ${count} }, (_, i) => post('${prefix}' + i))).t
 `;
   const r = await h.exec(process.execPath, ['-e', script], { timeoutMs: 120_000 });
   return JSON.parse(r.stdout) as string[];
+}
+
+/** GET on the host's own daemon API (it listens on loopback inside the host's netns). */
+async function httpGet(h: LabHost, path: string): Promise<string> {
+  const script = `require('node:http').get('http://127.0.0.1:6784${path}', (r) => { let b = ''; r.on('data', (c) => (b += c)); r.on('end', () => process.stdout.write(b)); })`;
+  return (await h.exec(process.execPath, ['-e', script])).stdout;
 }
 
 function ownership(r: RingView): Map<string, number> {
@@ -110,14 +116,19 @@ describe('ipam: distributed ring across three hosts (root)', function () {
     // the addresses each host handed out lie in space its own ring says it owns
     const views = await Promise.all(h.map(ring));
     expect(views.reduce((n, v) => n + v.ActiveIPs, 0)).to.be.at.least(1003);
+    const metrics = await httpGet(h[0]!, '/metrics');
+    expect(metrics).to.contain(`weave_ips{state="local-used"} ${views[0]!.ActiveIPs}`);
+    expect(metrics).to.match(/^weave_max_ips 1048576$/m);
+    expect(metrics).to.match(/^weave_ipam_pending_allocates 0$/m);
+    expect(metrics).to.match(/^weave_ipam_unreachable_count 0$/m);
   });
 
   it('a restarted host keeps its ring and allocations; its container keeps its address', async () => {
-    const before = JSON.parse((await h[1]!.exec(process.execPath, ['-e', "require('http').get('http://127.0.0.1:6784/ip',r=>{let b='';r.on('data',c=>b+=c);r.on('end',()=>process.stdout.write(b))})"])).stdout) as unknown;
+    const before = JSON.parse(await httpGet(h[1]!, '/ip')) as unknown;
     const ringBefore = ownership(await ring(h[1]!)).get((await ring(h[1]!)).Name);
     await h[1]!.weave('stop');
     await launchWeave(h[1]!);
-    const after = JSON.parse((await h[1]!.exec(process.execPath, ['-e', "require('http').get('http://127.0.0.1:6784/ip',r=>{let b='';r.on('data',c=>b+=c);r.on('end',()=>process.stdout.write(b))})"])).stdout) as unknown;
+    const after = JSON.parse(await httpGet(h[1]!, '/ip')) as unknown;
     expect(after).to.deep.equal(before);
     const v = await ring(h[1]!);
     expect(ownership(v).get(v.Name)).to.equal(ringBefore);
@@ -155,6 +166,15 @@ describe('ipam: distributed ring across three hosts (root)', function () {
     const got = (await Promise.all([allocateVia(h[0]!, 'post-rm-a', 100), allocateVia(h[1]!, 'post-rm-b', 100)])).flat();
     expect(new Set(got).size).to.equal(200);
     expect(got.filter((a) => ips.slice(0, 2).includes(a.split('/')[0]!))).to.deep.equal([]);
+    // the dead host's space is reused: a subnet that lay wholly in it now allocates on host1
+    const e = dead.Entries.filter((x) => x.Peer === dead.Name).sort((a, b) => b.Size - a.Size)[0]!;
+    const token = e.Token.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+    let size = 1;
+    while (size * 2 <= e.Size && token % (size * 2) === 0) size *= 2;
+    expect(size, `aligned block at ${e.Token} (${e.Size} addresses)`).to.be.at.least(4);
+    const reused = await allocateVia(h[0]!, 'reuse-', 3, 3, `${e.Token}/${32 - Math.log2(size)}`);
+    expect(new Set(reused).size).to.equal(3);
+    for (const a of reused) expect(a.endsWith(`/${32 - Math.log2(size)}`)).to.equal(true);
   });
 });
 
