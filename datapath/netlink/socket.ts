@@ -204,7 +204,10 @@ export class NetlinkSocket {
   private onMessage(msg: NetlinkMessage): void {
     const entry = msg.seq !== 0 ? this.pending.get(msg.seq) : undefined;
     if (entry === undefined) {
-      if (msg.seq === 0 && this.listener !== undefined) this.listener(msg);
+      // Notifications: kernel-originated ones carry seq 0; those caused by another socket's
+      // request (genetlink families such as ovs_vport) carry that socket's seq and port id.
+      const othersRequest = msg.pid !== 0 && msg.pid !== this.portId;
+      if ((msg.seq === 0 || othersRequest) && this.listener !== undefined) this.listener(msg);
       return;
     }
     if (msg.type === NLMSG_NOOP || msg.type === NLMSG_OVERRUN) return;

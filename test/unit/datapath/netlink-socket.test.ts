@@ -151,4 +151,12 @@ describe('NetlinkSocket (against a scripted kernel)', function () {
     kernel.reply({ type: 16, flags: 0, seq: 999, pid: 0, payload: Buffer.alloc(16) });
     expect(got).to.deep.equal([16]);
   });
+
+  it('passes notifications caused by another socket\'s request (its seq and port id) to the listener', function () {
+    const got: number[] = [];
+    sock.onNotification((m) => got.push(m.seq));
+    kernel.reply({ type: 16, flags: 0, seq: 7, pid: sock.portId + 1, payload: Buffer.alloc(16) });
+    kernel.reply({ type: 16, flags: 0, seq: 8, pid: sock.portId, payload: Buffer.alloc(16) });
+    expect(got).to.deep.equal([7]);
+  });
 });
