@@ -11,12 +11,21 @@ import type { NetlinkMessage } from '../netlink/message.ts';
 import { RtnetlinkClient } from '../netlink/rtnetlink/client.ts';
 import { NetlinkSocket } from '../netlink/socket.ts';
 import type { OdpAction } from '../netlink/ovs/actions.ts';
-import { OVS_DP_F_UNALIGNED, OVS_DP_F_VPORT_PIDS, OVS_HEADER_LEN, OVS_PACKET_CMD_MISS } from '../netlink/ovs/constants.ts';
+import {
+  OVS_DP_F_UNALIGNED,
+  OVS_DP_F_VPORT_PIDS,
+  OVS_HEADER_LEN,
+  OVS_PACKET_CMD_MISS,
+  OVS_VPORT_CMD_NEW,
+  OVS_VPORT_CMD_SET,
+  OVS_VPORT_MCGROUP,
+} from '../netlink/ovs/constants.ts';
 import type { FlowInfo, FlowSpec } from '../netlink/ovs/flow-codec.ts';
 import { OvsClient } from '../netlink/ovs/ovs-client.ts';
 import { decodeOvsHeader } from '../netlink/ovs/ovs-header.ts';
 import { decodeUpcall } from '../netlink/ovs/packet-codec.ts';
 import type { Upcall } from '../netlink/ovs/packet-codec.ts';
+import { decodeVport } from '../netlink/ovs/vport-codec.ts';
 import type { VportInfo } from '../netlink/ovs/vport-codec.ts';
 
 export class OdpUnavailableError extends Error {
@@ -52,6 +61,7 @@ export class OdpDatapath {
   private ovs: OvsClient | undefined;
   private rtnl: RtnetlinkClient | undefined;
   private missSocket: NetlinkSocket | undefined;
+  private vportEvents: NetlinkSocket | undefined;
   private dp = 0;
   private ports = { datapathVeth: -1, vxlan: -1 };
   private missListener: ((u: Upcall) => void) | undefined;
@@ -127,9 +137,15 @@ export class OdpDatapath {
     for (const v of await ovs.listVports(this.dp)) if (v.type === 'vxlan') await ovs.deleteVport(this.dp, v.portNo);
     await ovs.deleteFlow(this.dp);
     this.ports.vxlan = (await this.createVxlanVport(pid)).portNo;
-    for (const v of await ovs.listVports(this.dp)) {
-      if (v.upcallPids.length !== 1 || v.upcallPids[0] !== pid) await ovs.setVportUpcallPids(this.dp, v.portNo, [pid]);
+    // Vports added later (by anyone) must send their misses to us too, or the kernel drops them.
+    const group = ovs.families.vport.mcastGroups.get(OVS_VPORT_MCGROUP);
+    if (group !== undefined) {
+      this.vportEvents = NetlinkSocket.open(NETLINK_GENERIC, netns === undefined ? {} : { netns });
+      this.vportEvents.addMembership(group);
+      this.vportEvents.onNotification((m) => void this.onVportEvent(m));
+      this.vportEvents.onError(() => void this.claimAllVports().catch((err: unknown) => this.logger.warn('vport resync failed', { error: (err as Error).message })));
     }
+    await this.claimAllVports();
     this.logger.info('ODP datapath ready', { datapath: this.datapathName, bridgePort: this.ports.datapathVeth, vxlanPort: this.ports.vxlan });
   }
 
@@ -162,6 +178,32 @@ export class OdpDatapath {
         this.logger.debug('VXLAN port busy, retrying', { port: this.vxlanPort, attempt });
         await new Promise((r) => setTimeout(r, 200 * attempt));
       }
+    }
+  }
+
+  private async claimAllVports(): Promise<void> {
+    for (const v of await this.client.listVports(this.dp)) await this.claimVport(v);
+  }
+
+  private async claimVport(v: VportInfo): Promise<void> {
+    const pid = this.missSocket?.portId;
+    if (pid === undefined || v.dpIfindex !== this.dp) return;
+    // Our own SET comes back as an event too; the check ends that loop.
+    if (v.upcallPids.length === 1 && v.upcallPids[0] === pid) return;
+    await this.client.setVportUpcallPids(this.dp, v.portNo, [pid]);
+    this.logger.debug('vport sends misses to us', { vport: v.name, port: v.portNo });
+  }
+
+  private async onVportEvent(m: NetlinkMessage): Promise<void> {
+    if (this.ovs === undefined || m.type !== this.ovs.families.vport.id) return;
+    try {
+      const h = decodeGenlHeader(m.payload);
+      if (h.cmd !== OVS_VPORT_CMD_NEW && h.cmd !== OVS_VPORT_CMD_SET) return;
+      const dp = decodeOvsHeader(m.payload.subarray(GENL_HDRLEN, GENL_HDRLEN + OVS_HEADER_LEN));
+      await this.claimVport(decodeVport(dp, new AttrSet(m.payload.subarray(GENL_HDRLEN + OVS_HEADER_LEN))));
+    } catch (err) {
+      // ENODEV: the vport went again before we got to it.
+      if (!NetlinkError.is(err, 'ENODEV')) this.logger.warn('vport event handling failed', { error: (err as Error).message });
     }
   }
 
@@ -221,6 +263,8 @@ export class OdpDatapath {
       if (this.rtnl !== undefined && (await this.rtnl.getLink('vethwe-bridge')) !== undefined) await this.rtnl.deleteLink('vethwe-bridge');
     } finally {
       this.missSocket?.close();
+      this.vportEvents?.close();
+      this.vportEvents = undefined;
       this.ovs?.close();
       this.rtnl?.close();
       this.missSocket = undefined;

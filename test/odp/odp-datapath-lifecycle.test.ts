@@ -8,6 +8,7 @@ import { OdpDatapath } from '../../datapath/odp/odp-datapath.ts';
 import { OdpFastPath } from '../../datapath/odp/odp-fastpath.ts';
 import { UdpSocket } from '../../datapath/udp-socket.ts';
 import { FastPathUnavailableError } from '../../datapath/fastpath/contract.ts';
+import { runCommand } from '../harness/run-command.ts';
 
 const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
 
@@ -52,6 +53,34 @@ describe('ODP datapath lifecycle in the guest', function () {
     const links = ip('-n', ns, '-o', 'link', 'show');
     for (const gone of ['datapath', 'vethwe-bridge', 'vethwe-datapath', 'vxlan-6784']) expect(links).to.not.include(`: ${gone}`);
     expect(links).to.include(': weave');
+  });
+
+  it('makes vports added later by someone else send their misses to us', async function () {
+    const dp = new OdpDatapath({ logger: silentLogger(), netns });
+    const misses: number[] = [];
+    dp.onMiss((up) => misses.push(up.key.inPort ?? -1));
+    await dp.start();
+    try {
+      ip('-n', ns, 'link', 'add', 'wv-x0', 'type', 'veth', 'peer', 'name', 'wv-x1');
+      const ourPid = (await dp.client.listVports(dp.dpIfindex)).find((v) => v.name === 'vethwe-datapath')?.upcallPids[0];
+      expect(ourPid).to.be.greaterThan(0);
+      // added with upcall PID 0: the kernel would drop its misses
+      const added = await dp.client.createVport(dp.dpIfindex, { name: 'wv-x0', type: 'netdev', upcallPids: [0] });
+      let pids: number[] | undefined;
+      for (let i = 0; i < 50 && pids?.[0] !== ourPid; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        pids = (await dp.client.getVport('wv-x0'))?.upcallPids;
+      }
+      expect(pids).to.deep.equal([ourPid]);
+      ip('-n', ns, 'link', 'set', 'wv-x0', 'up');
+      ip('-n', ns, 'addr', 'add', '10.32.9.1/24', 'dev', 'wv-x1');
+      ip('-n', ns, 'link', 'set', 'wv-x1', 'up');
+      await runCommand('ip', ['netns', 'exec', ns, 'ping', '-c', '1', '-W', '2', '10.32.9.2'], { allowFail: true, timeoutMs: 30_000 });
+      expect(misses).to.include(added.portNo);
+    } finally {
+      await dp.stop();
+      ip('-n', ns, 'link', 'del', 'wv-x1');
+    }
   });
 
   it('refuses with FastPathUnavailableError when UDP 6784 is held by someone else', async function () {
