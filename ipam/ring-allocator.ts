@@ -194,9 +194,14 @@ export class RingAllocator implements Gossiper {
       await this.waitFor(`address ${formatIpv4(address)}`, () => {
         const taken = this.allocated.get(address);
         if (taken !== undefined && taken !== ident) throw new Error(`address ${formatIpv4(address)} is already in use (by ${taken})`);
-        if (this.ring.owner(address) === this.mesh.ourName) {
+        const owner = this.ring.owner(address);
+        if (owner === this.mesh.ourName) {
           this.take(ident, address);
           return true;
+        }
+        // the owner said no to exactly this address: it uses it itself (Weave fails the claim too)
+        if (owner !== undefined && this.denied.get(rangeKey({ start: address, end: address + 1 }))?.has(owner)) {
+          throw new Error(`address ${formatIpv4(address)} is already in use on peer ${this.describe(owner)}`);
         }
         this.askForSpace({ start: address, end: address + 1 }, { start: address, end: address + 1 });
         return undefined;
