@@ -2,7 +2,8 @@ import { componentLogger, type Logger } from '../common/logger.ts';
 import { LinuxDatapath } from '../datapath/linux-datapath.ts';
 import type { Express } from 'express';
 import { LocalIpam } from '../ipam/local-ipam.ts';
-import { parseIpallocInit, type IpamMesh } from '../ipam/ipam-mesh.ts';
+import { networkInterfaces } from 'node:os';
+import { consensusCount, parseIpallocInit, type IpamMesh } from '../ipam/ipam-mesh.ts';
 import { RingIpam } from '../ipam/ring-ipam.ts';
 import { mountIpamApi } from './ipam-api.ts';
 import { PluginServer } from '../plugin/plugin-server.ts';
@@ -21,7 +22,7 @@ export function assembleParts(config: DaemonConfig, root: Logger): DaemonParts {
         range: config.ipallocRange,
         defaultSubnet: config.ipallocDefaultSubnet,
         // Weave's script: consensus among the peers named at launch plus ourselves
-        init: parseIpallocInit(config.ipallocInit ?? 'consensus', config.peers.length + 1),
+        init: parseIpallocInit(config.ipallocInit ?? 'consensus', consensusCount(config.peers, ownAddresses())),
         mesh: () => ipamMeshOf(router),
         logger: componentLogger(root, 'ipam'),
       })
@@ -67,6 +68,13 @@ function buildRouter(config: DaemonConfig, root: Logger): RouterService {
     ...(config.name !== undefined ? { name: config.name } : {}),
     ...(config.nickname !== undefined ? { nickname: config.nickname } : {}),
   });
+}
+
+function ownAddresses(): string[] {
+  return Object.values(networkInterfaces())
+    .flat()
+    .map((i) => i?.address ?? '')
+    .filter((a) => a !== '');
 }
 
 /** The IPAM's narrow view of the running mesh router. */

@@ -24,6 +24,16 @@ export type IpallocInit =
   /** Never take part in creating the ring; wait for one from others. */
   | { mode: 'observer' };
 
+/** Default consensus size: the peers named at launch plus ourselves. A peer list that names this
+ *  host too (one list copied to every host, Weave #2004) must not count it twice, or the quorum
+ *  grows beyond what the hosts can reach. */
+export function consensusCount(peers: string[], ownAddresses: Iterable<string>): number {
+  const own = new Set(ownAddresses);
+  const hostOf = (p: string): string => (p.startsWith('[') ? p.slice(1, p.indexOf(']')) : p.replace(/:\d+$/, ''));
+  const others = new Set(peers.map(hostOf).filter((h) => !own.has(h)));
+  return others.size + 1;
+}
+
 export function parseIpallocInit(text: string, defaultCount: number): IpallocInit {
   if (text === 'observer') return { mode: 'observer' };
   if (text === 'consensus') return { mode: 'consensus', count: defaultCount };
