@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../common/logger.ts';
 import { RingIpam } from '../../../ipam/ring-ipam.ts';
-import { formatIpamOwners } from '../../../cli/ipam-commands.ts';
+import { formatIpamOwners, formatIpamService } from '../../../cli/ipam-commands.ts';
 import { SimNetwork } from './sim-network.ts';
 
 const NAMES = ['0a:00:00:00:00:01', '0a:00:00:00:00:02'];
@@ -96,5 +96,21 @@ describe('ipam/RingIpam (the plugin contract over the ring)', function () {
     expect(formatIpamOwners(a.status().ring!)).to.equal(
       [`${NAMES[0]}(host1)`.padEnd(37) + '   524288 IPs (50.0% of total) (1 active)', `${NAMES[1]}(host2)`.padEnd(37) + '   524288 IPs (50.0% of total)'].join('\n'),
     );
+  });
+
+  it("weave status shows the ipam service, and while waiting, why", async () => {
+    const lone = new RingIpam({ dataDir: join(dir, 'lone'), logger: silentLogger(), init: { mode: 'consensus', count: 3 }, mesh: () => net.mesh(NAMES[0]!, 'host1'), waitMs: 1500 });
+    await lone.start();
+    ipams.push(lone);
+    expect(formatIpamService(lone.status())).to.deep.equal(['         Service: ipam', '          Status: idle', '           Range: 10.32.0.0/12', '   DefaultSubnet: 10.32.0.0/16']);
+    const p = await pool(lone, '10.32.0.0/16');
+    const pending = lone.requestAddress({ poolId: p.poolId, options: {} }).catch((e: Error) => e);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(formatIpamService(lone.status()).slice(0, 3)).to.deep.equal([
+      '         Service: ipam',
+      '          Status: awaiting consensus (quorum: 2, known: 1)',
+      `         Waiting: IPAM waiting for consensus: 1 of 3 peers known (quorum 2); peers: ${NAMES[0]}(host1)`,
+    ]);
+    expect(String(await pending)).to.match(/within 2s: IPAM waiting for consensus/);
   });
 });
