@@ -80,6 +80,14 @@ describe('ipam/RingAllocator over a simulated mesh', function () {
     expect(b.status().Seeds).to.deep.equal([NAMES[1]]);
   });
 
+  it('peers start consensus by themselves once all expected peers are present, so an observer gets a ring', async () => {
+    await Promise.all([0, 1].map((i) => peer(i, { mode: 'consensus', count: 2 })));
+    const obs = await peer(2, { mode: 'observer' });
+    const x = await obs.allocate('o', SPAN, ASK);
+    expect(formatIpv4(x)).to.match(/^10\.32\./);
+    expect(obs.status().Seeds).to.deep.equal(NAMES.slice(0, 2));
+  });
+
   it('an observer gets the ring from others and allocates by asking for space', async () => {
     const a = await peer(0, { mode: 'seed', peers: [NAMES[0]!] });
     const obs = await peer(2, { mode: 'observer' });
