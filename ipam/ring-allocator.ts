@@ -450,9 +450,11 @@ export class RingAllocator implements Gossiper {
   private tick(): void {
     if (!this.running) return;
     // Weave waits for the first allocation; once every peer we expect is in the mesh there is
-    // nothing to wait for, and observers (which never propose) get their ring sooner
+    // nothing to wait for, and observers (which never propose) get their ring sooner. A peer that
+    // expects nobody else must still wait: seeding alone would make a ring that every mesh it
+    // joins later refuses ("seeded by different peers").
     const init = this.opts.init;
-    if (this.ring.empty() && init.mode === 'consensus' && this.mesh.knownPeers().length >= init.count) this.ensureRing();
+    if (this.ring.empty() && init.mode === 'consensus' && init.count > 1 && this.mesh.knownPeers().length >= init.count) this.ensureRing();
     if (this.paxosActive && this.ring.empty() && this.now() - this.lastProposal >= PROPOSE_EVERY_MS) this.propose();
     if (this.pendingAllocates + this.pendingClaims > 0) this.denied.clear();
     this.reclaim();

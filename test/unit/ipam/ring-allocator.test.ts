@@ -88,6 +88,19 @@ describe('ipam/RingAllocator over a simulated mesh', function () {
     expect(obs.status().Seeds).to.deep.equal(NAMES.slice(0, 2));
   });
 
+  it('a peer that expects nobody else waits for its first allocation before seeding, so a mesh it joins first can still adopt it', async () => {
+    const b = await peer(1, { mode: 'consensus', count: 1 });
+    // several ticks alone: b must not seed a ring of its own
+    await new Promise((r) => setTimeout(r, 1300));
+    expect(b.status().Entries).to.deep.equal([]);
+    const a = await peer(0, { mode: 'seed', peers: [NAMES[0]!] });
+    await a.allocate('a', SPAN, ASK);
+    const y = await b.allocate('b', SPAN, ASK);
+    expect(formatIpv4(y)).to.match(/^10\.32\./);
+    expect(b.status().Seeds).to.deep.equal([NAMES[0]]);
+    expect(net.errors).to.deep.equal([]);
+  });
+
   it('an observer gets the ring from others and allocates by asking for space', async () => {
     const a = await peer(0, { mode: 'seed', peers: [NAMES[0]!] });
     const obs = await peer(2, { mode: 'observer' });
