@@ -23,12 +23,9 @@ import type { PeerName } from '../../router/mesh/contract.ts';
 import { macToBytes } from '../netlink/inet.ts';
 import { NetlinkError } from '../netlink/netlink-error.ts';
 import { RtnetlinkClient } from '../netlink/rtnetlink/client.ts';
-import { NTF_MASTER, NTF_SELF, NUD_NOARP, NUD_PERMANENT, RTM_SETLINK } from '../netlink/rtnetlink/constants.ts';
-import { NetlinkSocket } from '../netlink/socket.ts';
-import { NETLINK_ROUTE } from '../netlink/constants.ts';
+import { NTF_MASTER, NTF_SELF, NUD_NOARP, NUD_PERMANENT } from '../netlink/rtnetlink/constants.ts';
 import { TapDevice } from '../tap.ts';
-import { encodeBridgePortFlags } from './bridge-port.ts';
-import type { BridgePortFlags } from './bridge-port.ts';
+import type { BridgePortFlags } from '../netlink/rtnetlink/bridge-port.ts';
 import { FastPathUnavailableError, HEARTBEAT_HEADER } from './contract.ts';
 import type { FastPath, FastPathStats } from './contract.ts';
 
@@ -82,7 +79,6 @@ export class VxlanDeviceFastPath implements FastPath {
   private readonly ourHbMac: Buffer;
   private readonly peers = new Map<PeerName, PeerState>();
   private rtnl: RtnetlinkClient | undefined;
-  private nl: NetlinkSocket | undefined;
   private tap: TapDevice | undefined;
   private vxlanIndex = 0;
   private bridgeIndex = 0;
@@ -106,7 +102,6 @@ export class VxlanDeviceFastPath implements FastPath {
     const netnsOpt = this.opts.netns !== undefined ? { netns: this.opts.netns } : {};
     const rtnl = RtnetlinkClient.open(netnsOpt);
     this.rtnl = rtnl;
-    this.nl = NetlinkSocket.open(NETLINK_ROUTE, netnsOpt);
     try {
       const bridge = await rtnl.getLink(this.opts.bridge);
       if (!bridge) throw new Error(`bridge ${this.opts.bridge} does not exist`);
@@ -175,9 +170,7 @@ export class VxlanDeviceFastPath implements FastPath {
       }
       rtnl.close();
     }
-    this.nl?.close();
     this.rtnl = undefined;
-    this.nl = undefined;
   }
 
   forwarding(peer: PeerName): boolean {
@@ -301,8 +294,7 @@ export class VxlanDeviceFastPath implements FastPath {
   }
 
   private async setPortFlags(index: number, flags: BridgePortFlags): Promise<void> {
-    if (!this.nl) throw new Error('fast path not started');
-    await this.nl.request(RTM_SETLINK, 0, encodeBridgePortFlags(index, flags), { describe: () => `bridge port flags of ${index}` });
+    await this.requireRtnl().setBridgePortFlags(index, flags);
   }
 
   private requireRtnl(): RtnetlinkClient {

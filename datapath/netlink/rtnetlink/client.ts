@@ -6,6 +6,8 @@ import { NetlinkError } from '../netlink-error.ts';
 import { NetlinkSocket } from '../socket.ts';
 import type { NetlinkSocketOptions } from '../socket.ts';
 import { decodeAddress, encodeAddress, encodeIfAddr } from './address.ts';
+import { encodeBridgePortFlags } from './bridge-port.ts';
+import type { BridgePortFlags } from './bridge-port.ts';
 import type { Address, AddressOptions } from './address.ts';
 import {
   AF_BRIDGE,
@@ -135,6 +137,12 @@ export class RtnetlinkClient {
   async listLinks(): Promise<Link[]> {
     const replies = await this.req(RTM_GETLINK, NLM_F_DUMP, encodeIfInfo(), 'list links');
     return replies.filter((m) => m.type === RTM_NEWLINK).map((m) => decodeLink(m.payload));
+  }
+
+  /** Bridge port flags of an enslaved link (`bridge link set dev X isolated on ...`). */
+  async setBridgePortFlags(which: string | number, flags: BridgePortFlags): Promise<void> {
+    const index = await this.resolveIndex(which);
+    await this.req(RTM_SETLINK, 0, encodeBridgePortFlags(index, flags), `bridge port flags of ${which}`);
   }
 
   private async resolveIndex(which: string | number): Promise<number> {

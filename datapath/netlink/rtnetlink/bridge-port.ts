@@ -1,9 +1,9 @@
 // Bridge port flags (RTM_SETLINK, family AF_BRIDGE, IFLA_PROTINFO), as `bridge link set dev X
 // isolated on learning off ...` sends them. Pure codec; the caller sends it on an rtnetlink
 // socket.
-import { attrFlag, attrNested, attrU8 } from '../netlink/attributes.ts';
-import { encodeIfInfo } from '../netlink/rtnetlink/link.ts';
-import { AF_BRIDGE } from '../netlink/rtnetlink/constants.ts';
+import { attrFlag, attrNested, attrU8 } from '../attributes.ts';
+import { encodeIfInfo } from './link.ts';
+import { AF_BRIDGE } from './constants.ts';
 
 const IFLA_PROTINFO = 12;
 const IFLA_BRPORT_LEARNING = 8;

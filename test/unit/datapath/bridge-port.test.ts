@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { encodeBridgePortFlags } from '../../../../datapath/fastpath/bridge-port.ts';
+import { encodeBridgePortFlags } from '../../../datapath/netlink/rtnetlink/bridge-port.ts';
 
 describe('bridge port flags codec', function () {
   it('encodes what `bridge link set dev X learning off isolated on` sends (strace of iproute2)', function () {
