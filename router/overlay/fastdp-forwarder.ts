@@ -6,12 +6,21 @@
 // Two sizes are sent each interval: a full one (Ethernet header + overlay MTU, the largest data
 // frame) and a small one, so that "nothing arrives" (port blocked) and "only small frames arrive"
 // (underlay MTU too small) can be told apart in the reason.
+//
+// A Weave router as the remote (it does not advertise FASTDP_HEALTH_FEATURE) acknowledges only
+// its first heartbeat and then sends one every 10 s, giving up after 60 s without ours. With it
+// we keep its rules: full-size heartbeats, every 500 ms until acknowledged and every 10 s after;
+// healthy once acknowledged while its heartbeats keep arriving within 60 s.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'winston';
 import type { PeerName } from '../mesh/contract.ts';
 import type { FastPath } from '../../datapath/fastpath/contract.ts';
 import { HEARTBEAT_HEADER } from '../../datapath/fastpath/contract.ts';
 import { FASTDP_HEARTBEAT_ACK, decodeAck, encodeAck, encodeHeartbeat } from './fastdp-heartbeat.ts';
+
+/** Handshake feature of peers that run our two-way heartbeat health; Weave routers lack it. */
+export const FASTDP_HEALTH_FEATURE = 'FastdpHealth';
+export const FASTDP_HEALTH_VERSION = '1';
 
 /** IPv4 + UDP + VXLAN headers around the Ethernet frame on the underlay. */
 export const VXLAN_OUTER_OVERHEAD = 36;
@@ -22,9 +31,12 @@ export interface FastdpTiming {
   intervalMs: number;
   /** Without acks or heartbeats for this long the connection is unhealthy (switch ≤ 5 s). */
   unhealthyAfterMs: number;
+  /** With a Weave router: interval once acknowledged, and its give-up time. */
+  weaveSlowIntervalMs: number;
+  weaveTimeoutMs: number;
 }
 
-export const DEFAULT_FASTDP_TIMING: FastdpTiming = { intervalMs: 500, unhealthyAfterMs: 3000 };
+export const DEFAULT_FASTDP_TIMING: FastdpTiming = { intervalMs: 500, unhealthyAfterMs: 3000, weaveSlowIntervalMs: 10_000, weaveTimeoutMs: 60_000 };
 
 export interface FastdpForwarderParams {
   fastPath: FastPath;
@@ -32,6 +44,8 @@ export interface FastdpForwarderParams {
   remotePeer: PeerName;
   remoteIp: string;
   connUid: bigint;
+  /** The remote is a Weave router (no FASTDP_HEALTH_FEATURE): its heartbeat rules apply. */
+  weavePeer?: boolean;
   sendControl: (tag: number, body: Buffer) => void;
   logger: Logger;
   timing?: Partial<FastdpTiming>;
@@ -50,6 +64,7 @@ export class FastdpForwarder extends EventEmitter {
   readonly remotePeer: PeerName;
   readonly remoteIp: string;
   readonly connUid: bigint;
+  readonly weavePeer: boolean;
   private readonly p: FastdpForwarderParams;
   private readonly timing: FastdpTiming;
   private readonly now: () => number;
@@ -58,6 +73,7 @@ export class FastdpForwarder extends EventEmitter {
   private readonly smallSize: number;
   private timer: NodeJS.Timeout | undefined;
   private seq = 0;
+  private lastSent = -Infinity;
   private startedAt = 0;
   private lastAckFull = -Infinity;
   private lastAckSmall = -Infinity;
@@ -73,11 +89,12 @@ export class FastdpForwarder extends EventEmitter {
     this.remotePeer = p.remotePeer;
     this.remoteIp = p.remoteIp;
     this.connUid = p.connUid;
+    this.weavePeer = p.weavePeer === true;
     this.timing = { ...DEFAULT_FASTDP_TIMING, ...p.timing };
     this.now = p.now ?? Date.now;
     this.log = p.logger.child({ peer: p.remotePeer });
     this.fullSize = HEARTBEAT_HEADER + p.fastPath.mtu;
-    this.smallSize = Math.min(SMALL_FRAME, this.fullSize);
+    this.smallSize = this.weavePeer ? this.fullSize : Math.min(SMALL_FRAME, this.fullSize);
   }
 
   get mtu(): number {
@@ -111,7 +128,8 @@ export class FastdpForwarder extends EventEmitter {
     }
     const ack = decodeAck(body);
     if (!ack) return;
-    if (ack.frameSize === this.fullSize) this.lastAckFull = this.now();
+    // Weave's ack names no heartbeat: it only sends one, for a full-size heartbeat of ours
+    if (ack.frameSize === undefined || ack.frameSize === this.fullSize) this.lastAckFull = this.now();
     else if (ack.frameSize === this.smallSize) this.lastAckSmall = this.now();
     this.evaluate();
   }
@@ -135,6 +153,10 @@ export class FastdpForwarder extends EventEmitter {
   reason(): string | undefined {
     if (this.healthyNow) return undefined;
     const t = this.now();
+    if (this.weavePeer) {
+      if (!Number.isFinite(this.lastAckFull)) return 'waiting for the Weave peer to acknowledge a fastdp heartbeat';
+      return `no fastdp heartbeat from the Weave peer for ${Math.round((t - (Number.isFinite(this.lastRxFull) ? this.lastRxFull : this.startedAt)) / 1000)}s`;
+    }
     const window = this.timing.unhealthyAfterMs;
     const starting = !this.everHealthy && t - this.startedAt < window;
     const ackFull = t - this.lastAckFull <= window;
@@ -155,17 +177,24 @@ export class FastdpForwarder extends EventEmitter {
 
   private tick(): void {
     if (this.stopped) return;
-    for (const size of this.smallSize === this.fullSize ? [this.fullSize] : [this.fullSize, this.smallSize]) {
-      const payload = encodeHeartbeat({ sender: this.p.ourName, connUid: this.connUid, frameSize: size, seq: this.seq++ });
-      this.p.fastPath.sendHeartbeat(this.remotePeer, payload, size);
+    const t = this.now();
+    // Weave wants no more than its own pace once it has acknowledged
+    const due = !this.weavePeer || !Number.isFinite(this.lastAckFull) || t - this.lastSent >= this.timing.weaveSlowIntervalMs;
+    if (due) {
+      this.lastSent = t;
+      for (const size of this.smallSize === this.fullSize ? [this.fullSize] : [this.fullSize, this.smallSize]) {
+        const payload = encodeHeartbeat({ connUid: this.connUid, frameSize: size, ext: { sender: this.p.ourName, seq: this.seq++ } });
+        this.p.fastPath.sendHeartbeat(this.remotePeer, payload, size);
+      }
     }
     this.evaluate();
   }
 
   private evaluate(): void {
     const t = this.now();
-    const window = this.timing.unhealthyAfterMs;
-    const healthy = t - this.lastAckFull <= window && t - this.lastRxFull <= window;
+    const healthy = this.weavePeer
+      ? Number.isFinite(this.lastAckFull) && t - this.lastRxFull <= this.timing.weaveTimeoutMs
+      : t - this.lastAckFull <= this.timing.unhealthyAfterMs && t - this.lastRxFull <= this.timing.unhealthyAfterMs;
     if (healthy === this.healthyNow) return;
     this.healthyNow = healthy;
     if (healthy && !this.everHealthy) {

@@ -6,13 +6,20 @@ import type { Logger } from 'winston';
 import type { MeshConnection, PeerName } from '../mesh/contract.ts';
 import type { FastPath } from '../../datapath/fastpath/contract.ts';
 import { componentLogger } from '../../common/logger.ts';
-import { FastdpForwarder } from './fastdp-forwarder.ts';
+import { FASTDP_HEALTH_FEATURE, FastdpForwarder } from './fastdp-forwarder.ts';
 import type { FastdpTiming } from './fastdp-forwarder.ts';
 import { decodeHeartbeat } from './fastdp-heartbeat.ts';
 
-/** Our name in the Overlays feature: deliberately not "fastdp", which Weave peers take to mean
- *  their ODP encoding (VNI = dst<<12|src) that one plain vxlan device cannot speak. */
+/** The Overlays name of the vxlan-device backend: deliberately not "fastdp", which Weave peers
+ *  take to mean their ODP encoding (VNI = dst<<12|src) that one plain vxlan device cannot speak. */
 export const VXLAN_DEVICE_OVERLAY = 'fastdp-vxlan';
+/** The ODP backend speaks Weave's encoding and heartbeats, so it uses Weave's name. */
+export const ODP_OVERLAY = 'fastdp';
+
+/** The Overlays name a fast-path backend is offered under. */
+export function overlayNameFor(backend: string): string {
+  return backend === 'odp' ? ODP_OVERLAY : VXLAN_DEVICE_OVERLAY;
+}
 
 export interface FastdpOverlayOptions {
   fastPath: FastPath;
@@ -40,8 +47,8 @@ export class FastdpOverlay {
       const hb = decodeHeartbeat(payload, size);
       if (!hb) return;
       const fwd = this.byConn.get(hb.connUid);
-      if (!fwd || fwd.remotePeer !== hb.sender) return;
-      fwd.heartbeatReceived(hb.frameSize, hb.seq);
+      if (!fwd || (hb.ext !== undefined && fwd.remotePeer !== hb.ext.sender)) return;
+      fwd.heartbeatReceived(hb.frameSize, hb.ext?.seq ?? 0);
     });
   }
 
@@ -64,6 +71,7 @@ export class FastdpOverlay {
       remotePeer,
       remoteIp: ip,
       connUid: conn.connUid,
+      weavePeer: conn.remote.features[FASTDP_HEALTH_FEATURE] === undefined,
       sendControl,
       logger: this.log,
       ...(this.opts.timing ? { timing: this.opts.timing } : {}),

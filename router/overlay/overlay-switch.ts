@@ -17,6 +17,7 @@ import type { MeshConnection, PeerName } from '../mesh/contract.ts';
 import { ProtocolTag } from '../mesh/contract.ts';
 import { componentLogger } from '../../common/logger.ts';
 import type { FrameConsumer, NetworkOverlay, OverlayForwarder, OverlayForwarderAttrs, PrepareOptions } from './contract.ts';
+import { FASTDP_HEALTH_FEATURE, FASTDP_HEALTH_VERSION } from './fastdp-forwarder.ts';
 import type { FastdpForwarder } from './fastdp-forwarder.ts';
 import type { FastdpOverlay } from './fastdp-overlay.ts';
 
@@ -56,7 +57,9 @@ export class OverlaySwitch implements NetworkOverlay {
   }
 
   features(): Record<string, string> {
-    return { Overlays: this.ours().join(' ') };
+    const f: Record<string, string> = { Overlays: this.ours().join(' ') };
+    if (this.opts.fastdp) f[FASTDP_HEALTH_FEATURE] = FASTDP_HEALTH_VERSION;
+    return f;
   }
 
   start(consumer: FrameConsumer): void {

@@ -40,7 +40,8 @@ describe('FastdpForwarder (health of one connection)', function () {
     fwd.confirm();
     expect(fp.sent.map((s) => s.size)).to.deep.equal([1390, 590]);
     const hb = decodeHeartbeat(Buffer.concat([fp.sent[0]!.payload, Buffer.alloc(1376 - fp.sent[0]!.payload.length)]), 1390);
-    expect(hb).to.deep.include({ sender: '02:00:00:00:00:01', connUid: 42n, frameSize: 1390 });
+    expect(hb).to.deep.include({ connUid: 42n, frameSize: 1390 });
+    expect(hb?.ext?.sender).to.equal('02:00:00:00:00:01');
     expect(fwd.healthy).to.equal(false);
     expect(fwd.reason()).to.equal('probing fastdp');
   });
@@ -82,5 +83,79 @@ describe('FastdpForwarder (health of one connection)', function () {
     fwd.controlMessage(0, Buffer.from('056e', 'hex'));
     fwd.heartbeatReceived(1390, 0);
     expect(fwd.healthy).to.equal(false);
+  });
+});
+
+describe('FastdpForwarder with a Weave router as the remote', function () {
+  let t: number;
+  let fp: FakeFastPath;
+  let control: { tag: number; body: string }[];
+  let fwd: FastdpForwarder;
+  let events: string[];
+
+  beforeEach(async () => {
+    t = 1_000_000;
+    fp = new FakeFastPath();
+    await fp.addPeer(REMOTE, '198.18.0.2');
+    control = [];
+    events = [];
+    fwd = new FastdpForwarder({
+      fastPath: fp,
+      ourName: '02:00:00:00:00:01',
+      remotePeer: REMOTE,
+      remoteIp: '198.18.0.2',
+      connUid: 42n,
+      weavePeer: true,
+      sendControl: (tag, body) => control.push({ tag, body: body.toString('hex') }),
+      logger: silentLogger(),
+      timing: { intervalMs: 1_000_000 },
+      now: () => t,
+    });
+    fwd.on('established', () => events.push('established'));
+    fwd.on('health', (h) => events.push(`health ${h}`));
+  });
+
+  afterEach(() => fwd.stop());
+
+  it('sends only full-size heartbeats that start as Weave reads them: UID, then the frame size', () => {
+    fwd.confirm();
+    expect(fp.sent.map((s) => s.size)).to.deep.equal([1390]);
+    const p = fp.sent[0]!.payload;
+    expect(p.subarray(0, 10).toString('hex')).to.equal('000000000000002a' + '056e');
+  });
+
+  it('is established by Weave\'s one empty ack and stays healthy while its heartbeats come (10 s apart, 60 s timeout)', () => {
+    fwd.confirm();
+    fwd.heartbeatReceived(1390, 0);
+    expect(control).to.have.length(1);
+    expect(fwd.healthy).to.equal(false);
+    expect(fwd.reason()).to.equal('waiting for the Weave peer to acknowledge a fastdp heartbeat');
+    fwd.controlMessage(0, Buffer.alloc(0));
+    expect(fwd.healthy).to.equal(true);
+    expect(events).to.deep.equal(['established', 'health true']);
+    t += 50_000;
+    fwd.heartbeatReceived(1390, 0);
+    t += 59_000;
+    (fwd as unknown as { tick(): void }).tick();
+    expect(fwd.healthy, 'no ack since the first, heartbeats within 60 s').to.equal(true);
+    t += 2_000;
+    (fwd as unknown as { tick(): void }).tick();
+    expect(fwd.healthy).to.equal(false);
+    expect(fwd.reason()).to.equal('no fastdp heartbeat from the Weave peer for 61s');
+  });
+
+  it('slows to one heartbeat per 10 s once acknowledged, as Weave does', () => {
+    fwd.confirm();
+    const tick = (): void => (fwd as unknown as { tick(): void }).tick();
+    t += 500;
+    tick();
+    expect(fp.sent).to.have.length(2);
+    fwd.controlMessage(0, Buffer.alloc(0));
+    t += 500;
+    tick();
+    expect(fp.sent, 'not yet 10 s since the last').to.have.length(2);
+    t += 9_500;
+    tick();
+    expect(fp.sent).to.have.length(3);
   });
 });

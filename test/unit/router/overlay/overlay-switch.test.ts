@@ -47,9 +47,11 @@ function sleeveOverlay(): { overlay: NetworkOverlay; fwds: RecordingSleeve[] } {
   return { overlay, fwds };
 }
 
-function conn(overlays: string | undefined, sent: { tag: number; hex: string }[]): MeshConnection {
+/** A connection to one of ours (it advertises FastdpHealth) or, with weave set, to a Weave router. */
+function conn(overlays: string | undefined, sent: { tag: number; hex: string }[], weave = false): MeshConnection {
+  const features: Record<string, string> = overlays === undefined ? {} : weave ? { Overlays: overlays } : { Overlays: overlays, FastdpHealth: '1' };
   return {
-    remote: { name: THEM, nickname: 'them', uid: 1n, connId: 1n, features: overlays === undefined ? {} : { Overlays: overlays } },
+    remote: { name: THEM, nickname: 'them', uid: 1n, connId: 1n, features },
     outbound: true,
     remoteAddr: '198.18.0.2:6783',
     localAddr: '198.18.0.1:40000',
@@ -89,7 +91,7 @@ describe('overlay switch', function () {
     after(() => sw.stop());
 
     it('advertises fastdp-vxlan before sleeve, and wraps each sub-forwarder in tag 7 with its index', function () {
-      expect(sw.features()).to.deep.equal({ Overlays: 'fastdp-vxlan sleeve' });
+      expect(sw.features()).to.deep.equal({ Overlays: 'fastdp-vxlan sleeve', FastdpHealth: '1' });
       sleeve.fwds[0]!.sendControl!(3, Buffer.from('059e', 'hex'));
       expect(sent.at(-1)).to.deep.equal({ tag: 7, hex: '0103059e' });
       expect(fp.log).to.deep.equal([`add ${THEM} 198.18.0.2`]);
@@ -105,7 +107,7 @@ describe('overlay switch', function () {
 
     it('switches to fastdp when healthy: kernel forwarding on, our broadcasts not sent again over sleeve', async function () {
       cs.subControlMessage(0, 0, encodeAck(1390, 0));
-      fp.deliver(encodeHeartbeat({ sender: THEM, connUid: 77n, frameSize: 1390, seq: 5 }), 1390);
+      fp.deliver(encodeHeartbeat({ connUid: 77n, frameSize: 1390, ext: { sender: THEM, seq: 5 } }), 1390);
       await tick();
       expect(sent.at(-1)).to.deep.equal({ tag: 7, hex: '0000056e00000005' });
       expect(cs.attrs()).to.deep.equal({ name: 'fastdp', mtu: 1376, encrypted: false });
@@ -121,8 +123,8 @@ describe('overlay switch', function () {
 
     it('ignores heartbeats of other connections or senders', async function () {
       const before = sent.length;
-      fp.deliver(encodeHeartbeat({ sender: THEM, connUid: 78n, frameSize: 1390, seq: 6 }), 1390);
-      fp.deliver(encodeHeartbeat({ sender: '02:00:00:00:00:09', connUid: 77n, frameSize: 1390, seq: 6 }), 1390);
+      fp.deliver(encodeHeartbeat({ connUid: 78n, frameSize: 1390, ext: { sender: THEM, seq: 6 } }), 1390);
+      fp.deliver(encodeHeartbeat({ connUid: 77n, frameSize: 1390, ext: { sender: '02:00:00:00:00:09', seq: 6 } }), 1390);
       await tick();
       expect(sent.length).to.equal(before);
     });
@@ -135,6 +137,30 @@ describe('overlay switch', function () {
       expect(sw.forwarderTo(THEM)).to.equal(undefined);
       expect(fp.log.at(-1)).to.equal(`remove ${THEM}`);
     });
+  });
+
+  it('speaks Weave\'s fastdp rules to a Weave router: its one empty ack and bare heartbeats put the connection on fastdp', async function () {
+    const sent: { tag: number; hex: string }[] = [];
+    const fp = new FakeFastPath();
+    const sleeve = sleeveOverlay();
+    const fastdp = new FastdpOverlay({ fastPath: fp, ourName: US, logger: silentLogger(), timing: { intervalMs: 1_000_000 } });
+    const sw = new OverlaySwitch({ ourName: US, sleeve: sleeve.overlay, fastdp: { name: 'fastdp', overlay: fastdp }, logger: silentLogger() });
+    sw.start({ handleForwarded: () => undefined });
+    try {
+      const cs = sw.prepareConnection(conn('fastdp sleeve', sent, true), THEM, false) as ConnectionSwitch;
+      cs.confirm();
+      await tick();
+      expect(fp.sent.map((s) => s.size), 'full size only').to.deep.equal([1390]);
+      cs.subControlMessage(0, 0, Buffer.alloc(0));
+      const weaveHeartbeat = Buffer.concat([encodeHeartbeat({ connUid: 77n, frameSize: 1390 }), Buffer.alloc(1366)]);
+      fp.deliver(weaveHeartbeat, 1390);
+      await tick();
+      expect(sent.at(-1)?.tag, 'acknowledged over tag 7').to.equal(7);
+      expect(cs.attrs()).to.deep.equal({ name: 'fastdp', mtu: 1376, encrypted: false });
+      expect(fp.forwarding(THEM)).to.equal(true);
+    } finally {
+      sw.stop();
+    }
   });
 
   it('stays on sleeve with the reason when the peer does not offer fastdp, or we do not', function () {
