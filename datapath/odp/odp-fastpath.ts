@@ -3,12 +3,17 @@
 // one VXLAN tunnel id per (source, destination) peer pair, and heartbeats as frames with
 // all-zero MACs sent by EXECUTE through the same set-tunnel/output actions (so DF and the
 // underlay MTU apply to them exactly as to data) and received as misses on the VXLAN vport.
+//
+// The bridge `weave` also carries the sleeve capture. Its port and vethwe-bridge are isolated
+// from each other, as the vxlan-device backend does with its vxlan port: a frame that arrived
+// over one path is never sent on over the other (no loops, no duplicates).
 import type { Logger } from 'winston';
 import { componentLogger } from '../../common/logger.ts';
 import type { PeerName } from '../../router/mesh/contract.ts';
 import { FastPathUnavailableError, HEARTBEAT_HEADER } from '../fastpath/contract.ts';
 import type { FastPath, FastPathStats } from '../fastpath/contract.ts';
 import { NetlinkError } from '../netlink/netlink-error.ts';
+import { RtnetlinkClient } from '../netlink/rtnetlink/client.ts';
 import { peersFromVni } from '../netlink/ovs/vni.ts';
 import type { Upcall } from '../netlink/ovs/packet-codec.ts';
 import { LearningBridge, tunnelActions } from './learning-bridge.ts';
@@ -27,8 +32,11 @@ export interface OdpFastPathOptions {
   port?: number;
   /** Our underlay address, the tunnels' outer source; default: the kernel's route choice. */
   localIp?: string;
-  /** The mesh's 12-bit short id of a peer (ours included); default: derived from the name. */
+  /** The mesh's 12-bit short id of a peer (ours included); default: derived from the name.
+   *  The mesh may reassign ids: call refreshShortIds() when it does. */
   shortId?: (peer: PeerName) => number;
+  /** Bridge ports isolated from vethwe-bridge (the sleeve capture TAP). */
+  isolatePorts?: string[];
   datapathName?: string;
   /** How often unused flows are deleted and stale MACs forgotten (Weave: 5 minutes). */
   expiryIntervalMs?: number;
@@ -47,7 +55,7 @@ export class OdpFastPath implements FastPath {
   readonly stats: FastPathStats = { heartbeatsSent: 0, heartbeatsReceived: 0, heartbeatsDropped: 0 };
   private readonly log: Logger;
   private readonly shortId: (peer: PeerName) => number;
-  private readonly ourShortId: number;
+  private ourShortId: number;
   private readonly peers = new Map<PeerName, PeerState>();
   /** Short id -> peer, only for peers we forward container frames to: the learning bridge's view. */
   private readonly forwardingPeers = new Map<number, TunnelPeer>();
@@ -56,6 +64,7 @@ export class OdpFastPath implements FastPath {
   private topo: BridgeTopology | undefined;
   private listener: ((payload: Buffer, frameSize: number) => void) | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
+  private rtnl: RtnetlinkClient | undefined;
 
   constructor(private readonly opts: OdpFastPathOptions) {
     this.mtu = opts.mtu;
@@ -84,6 +93,15 @@ export class OdpFastPath implements FastPath {
       throw err;
     }
     this.dp = dp;
+    try {
+      this.rtnl = RtnetlinkClient.open(this.opts.netns === undefined ? {} : { netns: this.opts.netns });
+      for (const port of ['vethwe-bridge', ...(this.opts.isolatePorts ?? [])]) {
+        if (await this.rtnl.getLink(port)) await this.rtnl.setBridgePortFlags(port, { isolated: true });
+      }
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
     this.topo = {
       localShortId: this.ourShortId,
       localPorts: [dp.bridgePort],
@@ -106,6 +124,8 @@ export class OdpFastPath implements FastPath {
     this.bridge = undefined;
     this.peers.clear();
     this.forwardingPeers.clear();
+    this.rtnl?.close();
+    this.rtnl = undefined;
     await dp?.stop();
   }
 
@@ -143,6 +163,9 @@ export class OdpFastPath implements FastPath {
     // Installed flows encode the old peer set (broadcast flows list every forwarding peer,
     // unicast flows point at a peer's tunnel): Weave deletes them all on such changes.
     await this.invalidate();
+    // The bridge learned this peer's MACs on the port of the path it used until now; unicast
+    // would keep going there. Forgetting them floods the next frame to both ports.
+    await this.flushBridgePorts(on ? (this.opts.isolatePorts ?? []) : ['vethwe-bridge']);
     this.log.info(`${on ? 'forwarding' : 'not forwarding'} container frames to ${peer} (${st.ip})`);
   }
 
@@ -200,7 +223,39 @@ export class OdpFastPath implements FastPath {
     }
   }
 
+  /** The mesh reassigned short ids (a collision, a peer gone): tunnel ids change, so every
+   *  flow and every MAC learned behind a peer goes. */
+  async refreshShortIds(): Promise<void> {
+    const ours = this.shortId(this.opts.ourName);
+    let changed = ours !== this.ourShortId;
+    this.ourShortId = ours;
+    if (this.topo) this.topo.localShortId = ours;
+    this.forwardingPeers.clear();
+    for (const [name, st] of this.peers) {
+      const id = this.shortId(name);
+      if (id !== st.shortId) changed = true;
+      st.shortId = id;
+      if (st.forwarding) this.forwardingPeers.set(id, st);
+    }
+    if (!changed) return;
+    for (const [mac, at] of this.bridge?.macs ?? []) if ('peer' in at) this.bridge?.macs.delete(mac);
+    await this.invalidate();
+    this.log.info(`short ids changed (ours: ${ours}): flows flushed`);
+  }
+
   private async invalidate(): Promise<void> {
     await this.dp?.deleteFlows();
+  }
+
+  private async flushBridgePorts(ports: string[]): Promise<void> {
+    const rtnl = this.rtnl;
+    if (rtnl === undefined) return;
+    for (const port of ports) {
+      try {
+        await rtnl.setBridgePortFlags(port, { flush: true });
+      } catch (err) {
+        if (!NetlinkError.is(err, 'ENODEV')) throw err;
+      }
+    }
   }
 }
