@@ -22,6 +22,7 @@ export function addDaemonOptions(cmd: Command): Command {
     .addOption(new Option('--conn-limit <n>', 'maximum number of peer connections (default 200, 0 = unlimited)'))
     .addOption(new Option('--no-discovery', 'do not connect to peers learnt from other peers'))
     .addOption(new Option('--no-fastdp', 'no kernel fast data path: every connection uses sleeve (env WEAVE_NO_FASTDP)'))
+    .addOption(new Option('--fastdp-backend <kind>', 'auto (default: the Open vSwitch datapath where the kernel has it, else vxlan devices), odp or vxlan (env WEAVE_FASTDP_BACKEND)'))
     .addOption(new Option('--no-router', 'no mesh: a single-host network'));
 }
 
@@ -45,6 +46,7 @@ export interface DaemonFlags {
   discovery?: boolean;
   router?: boolean;
   fastdp?: boolean;
+  fastdpBackend?: string;
 }
 
 export function flagsToConfig(f: DaemonFlags, peers?: string[]): Partial<DaemonConfig> {
@@ -57,6 +59,7 @@ export function flagsToConfig(f: DaemonFlags, peers?: string[]): Partial<DaemonC
     connLimit: f.connLimit === undefined ? undefined : Number(f.connLimit),
     discovery: f.discovery === false ? false : undefined,
     fastdp: f.fastdp === false ? false : undefined,
+    fastdpBackend: f.fastdpBackend as DaemonConfig['fastdpBackend'] | undefined,
     router: f.router === false ? false : undefined,
     peers: peers !== undefined && peers.length > 0 ? peers : undefined,
     dataDir: f.dataDir,
@@ -91,6 +94,7 @@ export function flagsToArgv(f: DaemonFlags): string[] {
     ['name', '--name'],
     ['nickname', '--nickname'],
     ['connLimit', '--conn-limit'],
+    ['fastdpBackend', '--fastdp-backend'],
   ];
   for (const [key, flag] of pairs) {
     const v = f[key];

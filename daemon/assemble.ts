@@ -65,6 +65,7 @@ function buildRouter(config: DaemonConfig, root: Logger): RouterService {
     connLimit: config.connLimit,
     discovery: config.discovery,
     fastdp: config.fastdp,
+    fastdpBackend: config.fastdpBackend,
     ...(config.name !== undefined ? { name: config.name } : {}),
     ...(config.nickname !== undefined ? { nickname: config.nickname } : {}),
   });

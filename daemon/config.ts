@@ -31,6 +31,8 @@ export const DaemonConfigSchema = z
     discovery: z.boolean(),
     /** Kernel fast data path (vxlan on UDP port+1); false = --no-fastdp. */
     fastdp: z.boolean(),
+    /** Which kernel fast path: ODP where the kernel has it, else vxlan devices (auto); or one of them. */
+    fastdpBackend: z.enum(['auto', 'odp', 'vxlan']),
     name: z.string().regex(/^[0-9a-fA-F:]+$/, 'must be a MAC-style peer name').optional(),
     nickname: z.string().min(1).optional(),
     /** --ipalloc-init: consensus[=N] | seed=NAME,... | observer; undefined = consensus with N = peers given + 1. */
@@ -59,6 +61,7 @@ export const DEFAULTS: DaemonConfig = {
   connLimit: 200,
   discovery: true,
   fastdp: true,
+  fastdpBackend: 'auto',
 };
 
 /** Environment variables a managed plugin or container can be configured with. */
@@ -75,6 +78,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<DaemonConfig> {
   // the password travels by environment, never argv, so `ps` does not show it
   if (env.WEAVE_PASSWORD) out.password = env.WEAVE_PASSWORD;
   if (env.WEAVE_NO_FASTDP) out.fastdp = false;
+  if (env.WEAVE_FASTDP_BACKEND) out.fastdpBackend = env.WEAVE_FASTDP_BACKEND as DaemonConfig['fastdpBackend'];
   if (env.WEAVE_PEERS) out.peers = env.WEAVE_PEERS.split(/[\s,]+/).filter((p) => p.length > 0);
   return out;
 }

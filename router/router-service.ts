@@ -12,7 +12,9 @@ import { SleeveOverlay } from './overlay/sleeve.ts';
 import { FastPathUnavailableError } from '../datapath/fastpath/contract.ts';
 import type { FastPath } from '../datapath/fastpath/contract.ts';
 import { VxlanDeviceFastPath } from '../datapath/fastpath/vxlan-device-fastpath.ts';
-import { FastdpOverlay, VXLAN_DEVICE_OVERLAY } from './overlay/fastdp-overlay.ts';
+import { OdpFastPath } from '../datapath/odp/odp-fastpath.ts';
+import { shortIdFromName } from '../datapath/odp/short-id.ts';
+import { FastdpOverlay, overlayNameFor } from './overlay/fastdp-overlay.ts';
 import { OverlaySwitch } from './overlay/overlay-switch.ts';
 
 export interface RouterServiceOptions {
@@ -34,8 +36,10 @@ export interface RouterServiceOptions {
   /** `--name` (a MAC-style peer name); derived and persisted when undefined. */
   name?: string;
   nickname?: string;
-  /** Kernel fast path (vxlan devices on UDP port+1); false = `--no-fastdp`. Default true. */
+  /** Kernel fast path on UDP port+1; false = `--no-fastdp`. Default true. */
   fastdp?: boolean;
+  /** 'auto' (default): the Open vSwitch datapath where the kernel has one, else vxlan devices. */
+  fastdpBackend?: 'auto' | 'odp' | 'vxlan';
 }
 
 export interface RouterServiceStatus extends RouterStatus {
@@ -93,7 +97,9 @@ export class RouterService {
         onFrame: (buf, off, len) => late.network?.handleCaptured(buf, off, len),
       });
       this.stops.push(() => capture.close());
-      const fastPath = await this.startFastPath(identity.name, capture.name);
+      // the ODP backend names peers by the mesh's short ids, known once the mesh exists
+      const shortId = (peer: string): number => late.mesh?.peer(peer)?.shortId ?? (peer === identity.name ? identity.shortId : shortIdFromName(peer));
+      const fastPath = await this.startFastPath(identity.name, capture.name, shortId);
       const sleeve: SleeveOverlay = new SleeveOverlay({
         ourName: identity.name,
         logger: opts.logger,
@@ -108,7 +114,7 @@ export class RouterService {
       const overlays = new OverlaySwitch({
         ourName: identity.name,
         sleeve,
-        ...(fastPath ? { fastdp: { name: VXLAN_DEVICE_OVERLAY, overlay: new FastdpOverlay({ fastPath, ourName: identity.name, logger: opts.logger }) } } : {}),
+        ...(fastPath ? { fastdp: { name: overlayNameFor(fastPath.backend), overlay: new FastdpOverlay({ fastPath, ourName: identity.name, logger: opts.logger }) } } : {}),
         ...(this.fastdpReason !== undefined ? { fastdpDisabledReason: this.fastdpReason } : {}),
         logger: opts.logger,
         // the router learnt this peer's MACs from sleeve frames; on fastdp the kernel carries
@@ -138,6 +144,10 @@ export class RouterService {
       overlays.start(network);
       this.stops.push(() => overlays.stop());
       mesh.onPeerRemoved((p) => network.peerRemoved(p.name));
+      if (fastPath instanceof OdpFastPath) {
+        const refresh = (): void => void fastPath.refreshShortIds().catch((err: unknown) => this.log.warn(`short id refresh failed: ${String(err)}`));
+        this.stops.push(mesh.onShortIdsInvalidated(refresh));
+      }
       await mesh.start();
       this.stops.push(() => mesh.stop());
       Object.assign(this, { mesh, sleeve, capture, macs, network, overlays });
@@ -160,7 +170,7 @@ export class RouterService {
 
   /** Starts the kernel fast path unless disabled; records why not otherwise (shown per
    *  connection). A failure here never stops the router: sleeve carries everything then. */
-  private async startFastPath(ourName: string, capturePort: string): Promise<FastPath | undefined> {
+  private async startFastPath(ourName: string, capturePort: string, shortId: (peer: string) => number): Promise<FastPath | undefined> {
     const { opts } = this;
     if (opts.fastdp === false) {
       this.fastdpReason = '--no-fastdp';
@@ -171,24 +181,28 @@ export class RouterService {
       this.fastdpReason = 'encryption: password set';
       return undefined;
     }
-    const fastPath = new VxlanDeviceFastPath({
-      ourName,
-      logger: opts.logger,
-      bridge: opts.bridgeName,
-      mtu: opts.bridgeMtu,
-      port: opts.port + 1,
-      isolatePorts: [capturePort],
-    });
-    try {
-      await fastPath.start();
-    } catch (err) {
-      this.fastdpReason = err instanceof FastPathUnavailableError ? err.message : `fastdp unavailable: ${(err as Error).message}`;
-      this.log.warn(`fast data path not available, using sleeve only: ${this.fastdpReason}`);
-      return undefined;
+    const backend = opts.fastdpBackend ?? 'auto';
+    const common = { ourName, logger: opts.logger, bridge: opts.bridgeName, mtu: opts.bridgeMtu, port: opts.port + 1, isolatePorts: [capturePort] };
+    const candidates: (() => FastPath)[] = [];
+    if (backend !== 'vxlan') candidates.push(() => new OdpFastPath({ ...common, shortId }));
+    if (backend !== 'odp') candidates.push(() => new VxlanDeviceFastPath(common));
+    const reasons: string[] = [];
+    for (const make of candidates) {
+      const fastPath = make();
+      try {
+        await fastPath.start();
+      } catch (err) {
+        reasons.push(err instanceof FastPathUnavailableError ? err.message : `${fastPath.backend}: ${(err as Error).message}`);
+        this.log.info(`fast path backend ${fastPath.backend} not available: ${reasons.at(-1) ?? ''}`);
+        continue;
+      }
+      this.stops.push(() => fastPath.stop());
+      this.fastPath = fastPath;
+      return fastPath;
     }
-    this.stops.push(() => fastPath.stop());
-    this.fastPath = fastPath;
-    return fastPath;
+    this.fastdpReason = reasons.join('; ');
+    this.log.warn(`fast data path not available, using sleeve only: ${this.fastdpReason}`);
+    return undefined;
   }
 
   connect(peers: string[], replace: boolean): string[] {

@@ -20,7 +20,7 @@ me=$(readlink -f "$0")
 cache=${WEAVE_VM_CACHE:-/var/cache/weave-test/vm}
 mem=2G; cpus=$(nproc); limit=1800; verbose=${WEAVE_VM_VERBOSE:-0}; setup_only=0
 accel=${WEAVE_VM_ACCEL:-auto}
-modules=${WEAVE_VM_MODULES-openvswitch vport_vxlan vxlan veth}
+modules=${WEAVE_VM_MODULES-openvswitch vport_vxlan vxlan veth tun}
 shares=()
 
 fatal() { echo "weave-vm: $*" >&2; exit 125; }
