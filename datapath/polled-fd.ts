@@ -1,5 +1,6 @@
-// What TapDevice and UdpSocket have in common: each owns one addon handle that polls a
-// non-blocking fd on the libuv loop and closes the fd when it is closed.
+// Owning a non-blocking fd through an addon handle that polls it on the libuv loop and closes
+// it when closed: adoptFd for every opener (NetlinkSocket too), and PolledFd, what TapDevice and
+// UdpSocket have in common.
 import type { PolledHandle, WeaveNative } from './native/index.ts';
 
 /** Hands a freshly opened fd to `wrap`, which builds the handle that will own it. Until that
