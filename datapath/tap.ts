@@ -2,6 +2,7 @@
 // The device exists while it is open; closing it removes it from the kernel.
 import { loadNative } from './native/index.ts';
 import type { FdHandle, NativeError, WeaveNative } from './native/index.ts';
+import { PolledFd, adoptFd } from './polled-fd.ts';
 
 export interface TapOptions {
   /** Path of the network namespace to create the device in; default: our own. */
@@ -12,33 +13,19 @@ export interface TapOptions {
   native?: WeaveNative;
 }
 
-export class TapDevice {
+export class TapDevice extends PolledFd<FdHandle> {
   readonly name: string;
-  private readonly handle: FdHandle;
 
   private constructor(name: string, handle: FdHandle) {
+    super(handle);
     this.name = name;
-    this.handle = handle;
   }
 
   static open(name: string, opts: TapOptions): TapDevice {
     const native = opts.native ?? loadNative();
     const tap = native.openTap(name, opts.netns);
-    try {
-      const handle = new native.FdHandle(tap.fd, 'tap', opts.onFrame, opts.onError ?? (() => undefined));
-      return new TapDevice(tap.name, handle);
-    } catch (err) {
-      native.closeFd(tap.fd);
-      throw err;
-    }
-  }
-
-  get fd(): number {
-    return this.handle.fd;
-  }
-
-  get closed(): boolean {
-    return this.handle.closed;
+    const handle = adoptFd(native, tap.fd, () => new native.FdHandle(tap.fd, 'tap', opts.onFrame, opts.onError ?? (() => undefined)));
+    return new TapDevice(tap.name, handle);
   }
 
   /** Injects one frame as if it arrived on the wire. Returns false when the kernel's queue is
@@ -51,18 +38,5 @@ export class TapDevice {
       if ((err as NativeError).code === 'EAGAIN') return false;
       throw err;
     }
-  }
-
-  /** Keep the process alive while the device is open (default: it does not). */
-  ref(): void {
-    this.handle.ref();
-  }
-
-  unref(): void {
-    this.handle.unref();
-  }
-
-  close(): void {
-    this.handle.close();
   }
 }

@@ -3,6 +3,7 @@
 // caller straight into a DatagramBatch and handed to the kernel in one sendmmsg.
 import { loadDataPlaneNative } from './native/index.ts';
 import type { BatchHandle, DataPlaneNative, NativeError, PmtuDiscover, UdpOpenOptions } from './native/index.ts';
+import { PolledFd, adoptFd } from './polled-fd.ts';
 
 /** Largest UDP payload over IPv4 (65535 - 20 IP - 8 UDP). */
 export const MAX_UDP_PAYLOAD = 65507;
@@ -123,15 +124,14 @@ export interface UdpSocketOptions extends UdpOpenOptions {
   native?: DataPlaneNative;
 }
 
-export class UdpSocket {
+export class UdpSocket extends PolledFd<BatchHandle> {
   readonly address: string;
   readonly port: number;
-  private readonly handle: BatchHandle;
   private readonly native: DataPlaneNative;
 
   private constructor(native: DataPlaneNative, handle: BatchHandle, address: string, port: number) {
+    super(handle);
     this.native = native;
-    this.handle = handle;
     this.address = address;
     this.port = port;
   }
@@ -146,10 +146,10 @@ export class UdpSocket {
     if (opts.rcvbuf !== undefined) open.rcvbuf = opts.rcvbuf;
     if (opts.sndbuf !== undefined) open.sndbuf = opts.sndbuf;
     const sock = native.openUdp(opts.address ?? '0.0.0.0', opts.port ?? 0, opts.netns, open);
-    try {
+    const handle = adoptFd(native, sock.fd, () => {
       const received = new ReceivedBatch(Buffer.allocUnsafeSlow(slots * slotSize), new Uint32Array(slots * 3), slotSize);
       const onBatch = opts.onBatch;
-      const handle = new native.BatchHandle(
+      return new native.BatchHandle(
         sock.fd,
         'udp',
         received.pool,
@@ -161,19 +161,8 @@ export class UdpSocket {
         },
         opts.onError ?? (() => undefined),
       );
-      return new UdpSocket(native, handle, sock.address, sock.port);
-    } catch (err) {
-      native.closeFd(sock.fd);
-      throw err;
-    }
-  }
-
-  get fd(): number {
-    return this.handle.fd;
-  }
-
-  get closed(): boolean {
-    return this.handle.closed;
+    });
+    return new UdpSocket(native, handle, sock.address, sock.port);
   }
 
   /** Sends every datagram of `batch` (one sendmmsg per 256). A datagram the kernel refuses
@@ -216,18 +205,5 @@ export class UdpSocket {
 
   stats(): ReturnType<BatchHandle['stats']> {
     return this.handle.stats();
-  }
-
-  /** Keep the process alive while the socket is open (default: it does not). */
-  ref(): void {
-    this.handle.ref();
-  }
-
-  unref(): void {
-    this.handle.unref();
-  }
-
-  close(): void {
-    this.handle.close();
   }
 }

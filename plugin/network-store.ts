@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { readJson, writeJsonAtomic } from '../common/atomic-file.ts';
-import { AsyncMutex } from '../ipam/async-mutex.ts';
+import { AsyncMutex } from '../common/async-mutex.ts';
 
 const STATE_FILE = 'plugin-networks.json';
 const STATE_VERSION = 1;

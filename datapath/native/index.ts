@@ -13,16 +13,21 @@ export interface NativeError extends Error {
 
 export type FdKind = 'netlink' | 'tap';
 
-/** A non-blocking fd on the libuv loop. Unref'd by default: call ref() while waiting for data
- *  that must keep the process alive. The fd is closed by close(). */
-export interface FdHandle {
+/** What every addon handle offers (see pollable-fd.h): a non-blocking fd on the libuv loop.
+ *  Unref'd by default: call ref() while waiting for data that must keep the process alive.
+ *  The fd is closed by close(). */
+export interface PolledHandle {
   readonly fd: number;
   readonly closed: boolean;
-  /** One datagram (netlink) or frame (tap); throws NativeError (e.g. EAGAIN, ENOBUFS). */
-  send(data: Buffer): number;
   close(): void;
   ref(): void;
   unref(): void;
+}
+
+/** A netlink socket or TAP fd read one datagram per callback. */
+export interface FdHandle extends PolledHandle {
+  /** One datagram (netlink) or frame (tap); throws NativeError (e.g. EAGAIN, ENOBUFS). */
+  send(data: Buffer): number;
 }
 
 export interface FdHandleConstructor {
@@ -43,18 +48,12 @@ export interface UdpOpenOptions {
 
 export type BatchKind = 'udp' | 'tap';
 
-/** A UDP socket or TAP fd moved in batches through caller-owned memory (see batch-handle.h).
- *  Unref'd by default; close() closes the fd. */
-export interface BatchHandle {
-  readonly fd: number;
-  readonly closed: boolean;
+/** A UDP socket or TAP fd moved in batches through caller-owned memory (see batch-handle.h). */
+export interface BatchHandle extends PolledHandle {
   /** desc: 4 numbers per datagram (offset in data, length, IPv4 as number or 0 = connected
    *  peer, port). Returns how many were handed to the kernel (fewer on EAGAIN); other errors
    *  throw a NativeError with `index` = the failing datagram. */
   sendBatch(data: Uint8Array, desc: Uint32Array, count: number): number;
-  close(): void;
-  ref(): void;
-  unref(): void;
   stats(): { received: number; recvCalls: number; sent: number; sendCalls: number; truncated: number };
 }
 

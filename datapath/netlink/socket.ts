@@ -3,6 +3,7 @@
 // go to the notification listener.
 import { loadNative } from '../native/index.ts';
 import type { FdHandle, NativeError, WeaveNative } from '../native/index.ts';
+import { adoptFd } from '../polled-fd.ts';
 import {
   NLM_F_ACK,
   NLM_F_DUMP,
@@ -82,12 +83,7 @@ export class NetlinkSocket {
   static open(protocol: number, opts: NetlinkSocketOptions = {}): NetlinkSocket {
     const native = opts.native ?? loadNative();
     const fd = native.openNetlink(protocol, opts.netns, opts.receiveBufferBytes ?? 1 << 20, opts.groups ?? 0);
-    try {
-      return new NetlinkSocket(protocol, fd, native, opts.timeoutMs ?? 5000);
-    } catch (err) {
-      native.closeFd(fd);
-      throw err;
-    }
+    return adoptFd(native, fd, () => new NetlinkSocket(protocol, fd, native, opts.timeoutMs ?? 5000));
   }
 
   get fd(): number {

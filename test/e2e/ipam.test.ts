@@ -5,23 +5,9 @@
 import { expect } from 'chai';
 import { Lab } from '../harness/lab.ts';
 import type { LabHost } from '../harness/lab-host.ts';
-import { launchWeave, pingFrom } from '../harness/weave-probes.ts';
+import { daemonPid, ipamRing, launchWeave, pingFrom } from '../harness/weave-probes.ts';
+import type { IpamRing } from '../harness/weave-probes.ts';
 import { waitFor } from '../harness/wait.ts';
-
-interface RingView {
-  Status: string;
-  Name: string;
-  Seeds: string[];
-  RangeNumIPs: number;
-  ActiveIPs: number;
-  Entries: { Token: string; Size: number; Peer: string; Nickname: string }[];
-}
-
-async function ring(h: LabHost): Promise<RingView> {
-  const st = JSON.parse((await h.weave('status', '--json')).stdout) as { ipam: { ring?: RingView } };
-  if (!st.ipam.ring) throw new Error(`no distributed IPAM in status of ${h.name}`);
-  return st.ipam.ring;
-}
 
 /** Runs `count` allocations against the host's own daemon API, `parallel` at a time; returns
  *  the addresses handed out. */
@@ -50,7 +36,7 @@ async function httpGet(h: LabHost, path: string): Promise<string> {
   return (await h.exec(process.execPath, ['-e', script])).stdout;
 }
 
-function ownership(r: RingView): Map<string, number> {
+function ownership(r: IpamRing): Map<string, number> {
   const m = new Map<string, number>();
   for (const e of r.Entries) m.set(e.Peer, (m.get(e.Peer) ?? 0) + e.Size);
   return m;
@@ -84,7 +70,7 @@ describe('ipam: distributed ring across three hosts (root)', function () {
     for (let k = 0; k < 3; k++) ips.push(await containerIp(h[k]!, `c${k + 1}`));
     expect(new Set(ips).size, ips.join(' ')).to.equal(3);
     for (const ip of ips) expect(ip).to.match(/^10\.32\./);
-    const views = await Promise.all(h.map(ring));
+    const views = await Promise.all(h.map(ipamRing));
     for (const v of views) {
       expect(v.Status).to.equal('ready');
       expect(v.Seeds.length).to.be.within(2, 3);
@@ -106,7 +92,7 @@ describe('ipam: distributed ring across three hosts (root)', function () {
     // every peer's view converges to one ring covering the whole range
     await waitFor(
       async () => {
-        const views = await Promise.all(h.map(ring));
+        const views = await Promise.all(h.map(ipamRing));
         const sums = views.map((v) => [...ownership(v).values()].reduce((a, b) => a + b, 0));
         const same = views.every((v) => JSON.stringify(v.Entries.map((e) => [e.Token, e.Peer])) === JSON.stringify(views[0]!.Entries.map((e) => [e.Token, e.Peer])));
         return sums.every((s) => s === 2 ** 20) && same;
@@ -114,7 +100,7 @@ describe('ipam: distributed ring across three hosts (root)', function () {
       { timeoutMs: 40_000, intervalMs: 1000, what: 'the three rings to agree and cover the range' },
     );
     // the addresses each host handed out lie in space its own ring says it owns
-    const views = await Promise.all(h.map(ring));
+    const views = await Promise.all(h.map(ipamRing));
     expect(views.reduce((n, v) => n + v.ActiveIPs, 0)).to.be.at.least(1003);
     const metrics = await httpGet(h[0]!, '/metrics');
     expect(metrics).to.contain(`weave_ips{state="local-used"} ${views[0]!.ActiveIPs}`);
@@ -125,12 +111,12 @@ describe('ipam: distributed ring across three hosts (root)', function () {
 
   it('a restarted host keeps its ring and allocations; its container keeps its address', async () => {
     const before = JSON.parse(await httpGet(h[1]!, '/ip')) as unknown;
-    const ringBefore = ownership(await ring(h[1]!)).get((await ring(h[1]!)).Name);
+    const ringBefore = ownership(await ipamRing(h[1]!)).get((await ipamRing(h[1]!)).Name);
     await h[1]!.weave('stop');
     await launchWeave(h[1]!);
     const after = JSON.parse(await httpGet(h[1]!, '/ip')) as unknown;
     expect(after).to.deep.equal(before);
-    const v = await ring(h[1]!);
+    const v = await ipamRing(h[1]!);
     expect(ownership(v).get(v.Name)).to.equal(ringBefore);
     expect(await containerIp(h[1]!, 'c2')).to.equal(ips[1]);
     await waitFor(() => pingFrom(h[0]!, 'c1', ips[1]!), { timeoutMs: 20_000, intervalMs: 500, what: 'c1 to reach c2 after the restart' });
@@ -140,11 +126,10 @@ describe('ipam: distributed ring across three hosts (root)', function () {
   });
 
   it('rmpeer on one survivor takes over a dead host\'s space; allocations go on without duplicates', async () => {
-    const dead = await ring(h[2]!);
+    const dead = await ipamRing(h[2]!);
     const deadShare = ownership(dead).get(dead.Name) ?? 0;
     expect(deadShare).to.be.greaterThan(0);
-    const st = JSON.parse((await h[2]!.weave('status', '--json')).stdout) as { pid: number };
-    process.kill(st.pid, 'SIGKILL');
+    process.kill(await daemonPid(h[2]!), 'SIGKILL');
     // refused while the peer still looks alive, accepted once it is gone
     const out = await waitFor(
       async () => {
@@ -156,13 +141,13 @@ describe('ipam: distributed ring across three hosts (root)', function () {
     expect(out).to.match(new RegExp(`^${deadShare} IPs taken over from ${dead.Name}`));
     await waitFor(
       async () => {
-        const v = await ring(h[1]!);
+        const v = await ipamRing(h[1]!);
         return !v.Entries.some((e) => e.Peer === dead.Name);
       },
       { timeoutMs: 20_000, intervalMs: 500, what: 'host2 to learn that host3 is gone from the ring' },
     );
-    const v0 = await ring(h[0]!);
-    expect([...ownership(v0).keys()].sort()).to.deep.equal([v0.Name, (await ring(h[1]!)).Name].sort());
+    const v0 = await ipamRing(h[0]!);
+    expect([...ownership(v0).keys()].sort()).to.deep.equal([v0.Name, (await ipamRing(h[1]!)).Name].sort());
     const got = (await Promise.all([allocateVia(h[0]!, 'post-rm-a', 100), allocateVia(h[1]!, 'post-rm-b', 100)])).flat();
     expect(new Set(got).size).to.equal(200);
     expect(got.filter((a) => ips.slice(0, 2).includes(a.split('/')[0]!))).to.deep.equal([]);
@@ -201,7 +186,7 @@ describe('ipam: a lone peer waiting for consensus, and a peer seeded apart (root
     expect(r.code).to.not.equal(0);
     expect(took, 'docker run must fail within the plugin deadline').to.be.below(15_000);
     expect(r.stderr).to.match(/waiting for consensus: 1 of 3 peers known \(quorum 2\)/);
-    const st = await ring(h[0]!);
+    const st = await ipamRing(h[0]!);
     expect(st.Status).to.match(/awaiting consensus \(quorum: 2, known: 1\)/);
     await launchWeave(h[1]!, '--ipalloc-init', 'consensus=3', '198.18.0.1');
     await waitFor(async () => (await h[0]!.tryDocker(['run', '--rm', '--network', 'weave', 'bb', 'true'], { timeoutMs: 30_000 })).code === 0, {
@@ -226,17 +211,15 @@ describe('ipam: a lone peer waiting for consensus, and a peer seeded apart (root
     const out = (await h[2]!.weave('ipam-rejoin')).stdout;
     expect(out).to.match(/dropped this peer's ring/);
     await h[2]!.weave('connect', '198.18.0.1');
-    const seeds1 = (await ring(h[0]!)).Seeds;
+    const seeds1 = (await ipamRing(h[0]!)).Seeds;
     await waitFor(
       async () => {
-        const st = JSON.parse((await h[2]!.weave('status', '--json')).stdout) as { ipam: { ring: RingView & { Reclaiming: string[]; Conflicts: string[] } } };
-        const r = st.ipam.ring;
+        const r = await ipamRing(h[2]!);
         return JSON.stringify(r.Seeds) === JSON.stringify(seeds1) && r.Reclaiming.length === 0 && r.Entries.some((e) => e.Peer === name) ? r : undefined;
       },
       { timeoutMs: 40_000, intervalMs: 1000, what: "host3 to adopt host1's ring and get its container's address back" },
     );
-    const st = JSON.parse((await h[2]!.weave('status', '--json')).stdout) as { ipam: { ring: { Conflicts: string[] } } };
-    expect(st.ipam.ring.Conflicts).to.deep.equal([]);
+    expect((await ipamRing(h[2]!)).Conflicts).to.deep.equal([]);
     await h[0]!.docker('run', '-d', '--name', 'j1', '--network', 'weave', 'bb', 'sleep', '1d');
     const ip1 = await containerIp(h[0]!, 'j1');
     expect(ip1).to.not.equal(ip3);

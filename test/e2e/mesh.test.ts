@@ -4,37 +4,8 @@
 import { expect } from 'chai';
 import { Lab } from '../harness/lab.ts';
 import type { LabHost } from '../harness/lab-host.ts';
-import { launchWeave } from '../harness/weave-probes.ts';
+import { daemonPid, establishedConnections, launchWeave, routerStatus } from '../harness/weave-probes.ts';
 import { waitFor } from '../harness/wait.ts';
-
-interface Conn {
-  Address: string;
-  Outbound: boolean;
-  State: string;
-  Info: string;
-  Attrs?: Record<string, unknown>;
-}
-interface Peer {
-  Name: string;
-  NickName: string;
-  Connections: { Name: string; Established: boolean }[];
-}
-interface RouterView {
-  Name: string;
-  Peers: Peer[];
-  Connections: Conn[];
-}
-
-async function router(h: LabHost): Promise<RouterView> {
-  const r = await h.weave('status', '--json');
-  const st = JSON.parse(r.stdout) as { router?: RouterView };
-  if (!st.router) throw new Error(`no router in status of ${h.name}`);
-  return st.router;
-}
-
-function established(r: RouterView): Conn[] {
-  return r.Connections.filter((c) => c.State === 'established');
-}
 
 /** Addresses per host from one subnet but disjoint ranges: the single-peer IPAM of each host
  *  cannot coordinate yet (the distributed ring is a later issue). */
@@ -96,14 +67,14 @@ describe('mesh: three hosts over sleeve (root)', function () {
     for (const host of h) {
       const r = await waitFor(
         async () => {
-          const v = await router(host);
-          return established(v).length === 2 && v.Peers.length === 3 ? v : undefined;
+          const v = await routerStatus(host);
+          return establishedConnections(v).length === 2 && v.Peers.length === 3 ? v : undefined;
         },
         { timeoutMs: 30_000, what: `${host.name} to have 2 established connections and know 3 peers` },
       );
-      for (const c of established(r)) expect(c.Attrs?.['name'], c.Info).to.equal('sleeve');
+      for (const c of establishedConnections(r)) expect(c.Attrs?.['name'], c.Info).to.equal('sleeve');
     }
-    const names = new Set((await Promise.all(h.map(router))).map((r) => r.Name));
+    const names = new Set((await Promise.all(h.map(routerStatus))).map((r) => r.Name));
     expect(names.size, 'distinct peer names').to.equal(3);
     // Weave's text formats
     const text = (await h[0]!.weave('status', 'connections')).stdout;
@@ -142,8 +113,8 @@ describe('mesh: three hosts over sleeve (root)', function () {
     // the direct connection dies by heartbeat timeout; then routes go via host2
     await waitFor(
       async () => {
-        const r = await router(h[0]!);
-        return !established(r).some((c) => c.Info.includes('(host3)'));
+        const r = await routerStatus(h[0]!);
+        return !establishedConnections(r).some((c) => c.Info.includes('(host3)'));
       },
       { timeoutMs: 90_000, intervalMs: 1000, what: 'host1 to drop its direct connection to host3' },
     );
@@ -153,8 +124,8 @@ describe('mesh: three hosts over sleeve (root)', function () {
     await unblock(h[2]!);
     await waitFor(
       async () => {
-        const r = await router(h[0]!);
-        return established(r).some((c) => c.Info.includes('(host3)'));
+        const r = await routerStatus(h[0]!);
+        return establishedConnections(r).some((c) => c.Info.includes('(host3)'));
       },
       { timeoutMs: 90_000, intervalMs: 1000, what: 'host1 to reconnect directly to host3' },
     );
@@ -162,12 +133,11 @@ describe('mesh: three hosts over sleeve (root)', function () {
   });
 
   it("notices host2's daemon dying, and takes it back under the same name when it restarts", async () => {
-    const before = await router(h[1]!);
-    const st = JSON.parse((await h[1]!.weave('status', '--json')).stdout) as { pid: number };
-    process.kill(st.pid, 'SIGKILL');
+    const before = await routerStatus(h[1]!);
+    process.kill(await daemonPid(h[1]!), 'SIGKILL');
     for (const k of [0, 2]) {
       await waitFor(
-        async () => !established(await router(h[k]!)).some((c) => c.Info.includes('(host2)')),
+        async () => !establishedConnections(await routerStatus(h[k]!)).some((c) => c.Info.includes('(host2)')),
         { timeoutMs: 65_000, intervalMs: 500, what: `${h[k]!.name} to notice host2 is gone` },
       );
     }
@@ -176,8 +146,8 @@ describe('mesh: three hosts over sleeve (root)', function () {
     await launchWeave(h[1]!);
     const after = await waitFor(
       async () => {
-        const v = await router(h[1]!);
-        return established(v).length === 2 ? v : undefined;
+        const v = await routerStatus(h[1]!);
+        return establishedConnections(v).length === 2 ? v : undefined;
       },
       { timeoutMs: 60_000, intervalMs: 500, what: 'host2 to rejoin both peers' },
     );
@@ -239,7 +209,7 @@ describe('mesh: encryption with a password (root)', function () {
       await createAppNetwork(h[k]!, k + 1);
       await h[k]!.docker('run', '-d', '--name', `c${k + 1}`, '--network', 'app', 'bb', 'sleep', '1d');
     }
-    await waitFor(async () => established(await router(h[0]!)).length === 1, { timeoutMs: 30_000, what: 'host1 and host2 to connect' });
+    await waitFor(async () => establishedConnections(await routerStatus(h[0]!)).length === 1, { timeoutMs: 30_000, what: 'host1 and host2 to connect' });
   }
 
   async function teardown(): Promise<void> {
@@ -263,15 +233,15 @@ describe('mesh: encryption with a password (root)', function () {
 
   it('never shows the marker on the wire with a password, and refuses a peer with the wrong one, saying why', async () => {
     await setup('s3cret');
-    const r = await router(h[0]!);
-    expect(established(r)[0]?.Info).to.match(/^encrypted/);
-    expect(established(r)[0]?.Attrs?.['encrypted']).to.equal(true);
+    const r = await routerStatus(h[0]!);
+    expect(establishedConnections(r)[0]?.Info).to.match(/^encrypted/);
+    expect(establishedConnections(r)[0]?.Attrs?.['encrypted']).to.equal(true);
     expect(await sendMarker('WVMARKERSECRET4711')).to.not.include('WVMARKERSECRET4711');
 
     await launchWeave(h[2]!, '--password', 'wrong', '198.18.0.1');
     const failed = await waitFor(
       async () => {
-        const v = await router(h[2]!);
+        const v = await routerStatus(h[2]!);
         return v.Connections.find((c) => c.State === 'failed' || c.State === 'retrying');
       },
       { timeoutMs: 30_000, intervalMs: 500, what: 'host3 to report its failed connection' },
@@ -279,6 +249,6 @@ describe('mesh: encryption with a password (root)', function () {
     expect(failed.Info.toLowerCase()).to.match(/decrypt|password|authentic/);
     const text = (await h[2]!.weave('status', 'connections')).stdout;
     expect(text.toLowerCase()).to.match(/decrypt|password|authentic/);
-    expect(established(await router(h[0]!)).length).to.equal(1);
+    expect(establishedConnections(await routerStatus(h[0]!)).length).to.equal(1);
   });
 });

@@ -27,6 +27,71 @@ export async function weaveStatus(h: LabHost): Promise<WeaveStatus> {
   return parseWeaveStatus((await h.weave('status', '--json')).stdout);
 }
 
+/** A connection in the router part of `weave status --json` (Weave's field names). */
+export interface RouterConnection {
+  Address: string;
+  Outbound: boolean;
+  State: string;
+  Info: string;
+  Attrs?: Record<string, unknown>;
+}
+
+export interface RouterPeer {
+  Name: string;
+  NickName: string;
+  Connections: { Name: string; Established: boolean }[];
+}
+
+export interface RouterStatus {
+  Name: string;
+  Peers: RouterPeer[];
+  Connections: RouterConnection[];
+}
+
+/** The distributed IPAM ring in `weave status --json` (Weave's field names). */
+export interface IpamRing {
+  Status: string;
+  Name: string;
+  Seeds: string[];
+  RangeNumIPs: number;
+  ActiveIPs: number;
+  Entries: { Token: string; Size: number; Peer: string; Nickname: string }[];
+  Reclaiming: string[];
+  Conflicts: string[];
+}
+
+interface RawStatus {
+  pid: number;
+  router?: RouterStatus;
+  ipam: { ring?: IpamRing };
+}
+
+/** `weave status --json` read as is: the router and the ring lie outside the contract that
+ *  weaveStatus checks. */
+async function rawStatus(h: LabHost): Promise<RawStatus> {
+  return JSON.parse((await h.weave('status', '--json')).stdout) as RawStatus;
+}
+
+export async function daemonPid(h: LabHost): Promise<number> {
+  return (await rawStatus(h)).pid;
+}
+
+export async function routerStatus(h: LabHost): Promise<RouterStatus> {
+  const st = await rawStatus(h);
+  if (!st.router) throw new Error(`no router in status of ${h.name}`);
+  return st.router;
+}
+
+export function establishedConnections(r: RouterStatus): RouterConnection[] {
+  return r.Connections.filter((c) => c.State === 'established');
+}
+
+export async function ipamRing(h: LabHost): Promise<IpamRing> {
+  const st = await rawStatus(h);
+  if (!st.ipam.ring) throw new Error(`no distributed IPAM in status of ${h.name}`);
+  return st.ipam.ring;
+}
+
 /** Names of our host-side veths (vethwl*) in the host netns. */
 export async function hostVeths(h: LabHost): Promise<string[]> {
   const out = (await h.exec('ip', ['-o', 'link', 'show'])).stdout;

@@ -16,10 +16,6 @@ constexpr unsigned kSendChunk = 256;
 // Batches read per wakeup before yielding to the loop, so one busy fd cannot starve the rest.
 constexpr int kMaxBatchesPerWakeup = 8;
 
-void ClosePoll(uv_poll_t* poll) {
-  uv_close(reinterpret_cast<uv_handle_t*>(poll), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
-}
-
 // Errors a UDP socket reports for earlier traffic (ICMP errors on connected sockets, or a
 // datagram that did not fit): the socket itself is fine.
 bool TransientUdpError(int err) {
@@ -30,19 +26,14 @@ bool TransientUdpError(int err) {
 }  // namespace
 
 Napi::Function BatchHandle::Define(Napi::Env env) {
-  return DefineClass(env, "BatchHandle",
-                     {
-                         InstanceMethod("sendBatch", &BatchHandle::SendBatch),
-                         InstanceMethod("close", &BatchHandle::Close),
-                         InstanceMethod("ref", &BatchHandle::RefHandle),
-                         InstanceMethod("unref", &BatchHandle::UnrefHandle),
-                         InstanceMethod("stats", &BatchHandle::GetStats),
-                         InstanceAccessor("fd", &BatchHandle::GetFd, nullptr),
-                         InstanceAccessor("closed", &BatchHandle::IsClosed, nullptr),
-                     });
+  return DefineWith(env, "BatchHandle",
+                    {
+                        InstanceMethod("sendBatch", &BatchHandle::SendBatch),
+                        InstanceMethod("stats", &BatchHandle::GetStats),
+                    });
 }
 
-BatchHandle::BatchHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BatchHandle>(info) {
+BatchHandle::BatchHandle(const Napi::CallbackInfo& info) : PollableFd<BatchHandle>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 7 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsTypedArray() ||
       !info[3].IsNumber() || !info[4].IsTypedArray() || !info[5].IsFunction() || !info[6].IsFunction()) {
@@ -78,8 +69,6 @@ BatchHandle::BatchHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Batc
   pool_ = pool.Data();
   meta_ = meta.Data();
   onBatch_ = Napi::Persistent(info[5].As<Napi::Function>());
-  onError_ = Napi::Persistent(info[6].As<Napi::Function>());
-  context_ = std::make_unique<Napi::AsyncContext>(env, udp_ ? "weave:udp" : "weave:tap");
 
   rmsgs_.resize(slots_);
   riov_.resize(slots_);
@@ -87,59 +76,7 @@ BatchHandle::BatchHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Batc
   smsgs_.resize(kSendChunk);
   siov_.resize(kSendChunk);
   saddr_.resize(kSendChunk);
-
-  uv_loop_t* loop = nullptr;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
-    Napi::Error::New(env, "no libuv loop").ThrowAsJavaScriptException();
-    return;
-  }
-  poll_ = new uv_poll_t;
-  int rc = uv_poll_init(loop, poll_, fd);
-  if (rc != 0) {
-    delete poll_;
-    poll_ = nullptr;
-    ThrowErrno(env, -rc, "uv_poll_init");
-    return;
-  }
-  poll_->data = this;
-  rc = uv_poll_start(poll_, UV_READABLE, &BatchHandle::OnPoll);
-  if (rc != 0) {
-    ClosePoll(poll_);
-    poll_ = nullptr;
-    ThrowErrno(env, -rc, "uv_poll_start");
-    return;
-  }
-  // Like FdHandle: an idle data-plane fd must not keep the process alive.
-  uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
-  fd_ = fd;
-  Ref();
-}
-
-BatchHandle::~BatchHandle() {
-  if (!closed_ && fd_ >= 0) {
-    closed_ = true;
-    if (poll_ != nullptr) {
-      ClosePoll(poll_);
-      poll_ = nullptr;
-    }
-    close(fd_);
-    fd_ = -1;
-  }
-}
-
-void BatchHandle::CloseInternal() {
-  if (closed_) return;
-  closed_ = true;
-  if (poll_ != nullptr) {
-    poll_->data = nullptr;
-    ClosePoll(poll_);
-    poll_ = nullptr;
-  }
-  if (fd_ >= 0) {
-    close(fd_);
-    fd_ = -1;
-  }
-  Unref();
+  Watch(env, fd, info[6].As<Napi::Function>(), udp_ ? "weave:udp" : "weave:tap");
 }
 
 // sendBatch(data: Uint8Array, desc: Uint32Array, count) -> number handed to the kernel.
@@ -149,7 +86,7 @@ void BatchHandle::CloseInternal() {
 // (those before it were sent), e.g. EMSGSIZE for a DF datagram above the path MTU.
 Napi::Value BatchHandle::SendBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (closed_) return ThrowErrno(env, EBADF, "sendBatch");
+  if (closed()) return ThrowErrno(env, EBADF, "sendBatch");
   if (info.Length() < 3 || !info[0].IsTypedArray() || !info[1].IsTypedArray() || !info[2].IsNumber()) {
     return ThrowType(env, "sendBatch(data: Uint8Array, desc: Uint32Array, count)");
   }
@@ -178,7 +115,7 @@ Napi::Value BatchHandle::SendBatch(const Napi::CallbackInfo& info) {
     for (; done < count; done++) {
       ssize_t n;
       do {
-        n = write(fd_, base + d[done * 4], d[done * 4 + 1]);
+        n = write(fd(), base + d[done * 4], d[done * 4 + 1]);
       } while (n < 0 && errno == EINTR);
       sendCalls_++;
       if (n < 0) {
@@ -213,7 +150,7 @@ Napi::Value BatchHandle::SendBatch(const Napi::CallbackInfo& info) {
     }
     int n;
     do {
-      n = sendmmsg(fd_, smsgs_.data(), chunk, MSG_DONTWAIT);
+      n = sendmmsg(fd(), smsgs_.data(), chunk, MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
     sendCalls_++;
     if (n < 0) {
@@ -230,27 +167,6 @@ Napi::Value BatchHandle::SendBatch(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(done));
 }
 
-Napi::Value BatchHandle::Close(const Napi::CallbackInfo& info) {
-  CloseInternal();
-  return info.Env().Undefined();
-}
-
-Napi::Value BatchHandle::RefHandle(const Napi::CallbackInfo& info) {
-  if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
-  return info.Env().Undefined();
-}
-
-Napi::Value BatchHandle::UnrefHandle(const Napi::CallbackInfo& info) {
-  if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
-  return info.Env().Undefined();
-}
-
-Napi::Value BatchHandle::GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
-
-Napi::Value BatchHandle::IsClosed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), closed_);
-}
-
 Napi::Value BatchHandle::GetStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -260,33 +176,6 @@ Napi::Value BatchHandle::GetStats(const Napi::CallbackInfo& info) {
   o.Set("sendCalls", sendCalls_);
   o.Set("truncated", truncated_);
   return o;
-}
-
-void BatchHandle::OnPoll(uv_poll_t* poll, int status, int /*events*/) {
-  auto* self = static_cast<BatchHandle*>(poll->data);
-  if (self == nullptr || self->closed_) return;
-  Napi::HandleScope scope(self->Env());
-  if (status < 0) {
-    // POLLERR on a UDP socket is a queued ICMP error (e.g. port unreachable): reading reports
-    // and clears it. Drain, then watch again unless the fd is really broken.
-    if (self->Drain() && !self->closed_ && self->poll_ != nullptr) {
-      int rc = uv_poll_start(self->poll_, UV_READABLE, &BatchHandle::OnPoll);
-      if (rc != 0) self->DeliverError(-rc, "uv_poll_start");
-    }
-    return;
-  }
-  self->Drain();
-}
-
-void BatchHandle::DeliverError(int err, const std::string& what, int index) {
-  Napi::Env env = Env();
-  Napi::Error e = ErrnoError(env, err, what);
-  if (index >= 0) e.Value().Set("index", Napi::Number::New(env, index));
-  onError_.MakeCallback(Value(), {e.Value()}, *context_);
-  if (env.IsExceptionPending()) {
-    Napi::Error thrown = env.GetAndClearPendingException();
-    napi_fatal_exception(env, thrown.Value());
-  }
 }
 
 int BatchHandle::ReadBatch() {
@@ -302,7 +191,7 @@ int BatchHandle::ReadBatch() {
     }
     int n;
     do {
-      n = recvmmsg(fd_, rmsgs_.data(), slots_, MSG_DONTWAIT, nullptr);
+      n = recvmmsg(fd(), rmsgs_.data(), slots_, MSG_DONTWAIT, nullptr);
     } while (n < 0 && errno == EINTR);
     recvCalls_++;
     if (n < 0) return -errno;
@@ -324,7 +213,7 @@ int BatchHandle::ReadBatch() {
   for (; i < slots_; i++) {
     ssize_t n;
     do {
-      n = read(fd_, pool_ + i * slotSize_, slotSize_);
+      n = read(fd(), pool_ + i * slotSize_, slotSize_);
     } while (n < 0 && errno == EINTR);
     recvCalls_++;
     if (n < 0) {
@@ -343,7 +232,7 @@ bool BatchHandle::Drain() {
   Napi::Env env = Env();
   // A local handle keeps this object alive even if a callback closes it and drops it.
   Napi::Object self = Value();
-  for (int round = 0; round < kMaxBatchesPerWakeup && !closed_; round++) {
+  for (int round = 0; round < kMaxBatchesPerWakeup && !closed(); round++) {
     int n = ReadBatch();
     if (n < 0) {
       int err = -n;
@@ -352,12 +241,7 @@ bool BatchHandle::Drain() {
       if (udp_ && TransientUdpError(err)) continue;
       return false;
     }
-    onBatch_.MakeCallback(self, {Napi::Number::New(env, n)}, *context_);
-    if (env.IsExceptionPending()) {
-      Napi::Error thrown = env.GetAndClearPendingException();
-      napi_fatal_exception(env, thrown.Value());
-      return true;
-    }
+    if (!Call(onBatch_, self, {Napi::Number::New(env, n)})) return true;
     // A partial batch means the queue is empty now.
     if (static_cast<unsigned>(n) < slots_) return true;
   }

@@ -8,14 +8,14 @@
 #include <napi.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <uv.h>
 
-#include <memory>
 #include <vector>
+
+#include "pollable-fd.h"
 
 namespace weave {
 
-class BatchHandle : public Napi::ObjectWrap<BatchHandle> {
+class BatchHandle : public PollableFd<BatchHandle> {
  public:
   static Napi::Function Define(Napi::Env env);
 
@@ -25,34 +25,22 @@ class BatchHandle : public Napi::ObjectWrap<BatchHandle> {
   // meta[3i] = length, meta[3i+1] = source IPv4 (as a number, a.b.c.d = a<<24|...),
   // meta[3i+2] = source port (0 for TAP).
   explicit BatchHandle(const Napi::CallbackInfo& info);
-  ~BatchHandle() override;
 
  private:
+  friend class PollableFd<BatchHandle>;
+
   Napi::Value SendBatch(const Napi::CallbackInfo& info);
-  Napi::Value Close(const Napi::CallbackInfo& info);
-  Napi::Value RefHandle(const Napi::CallbackInfo& info);
-  Napi::Value UnrefHandle(const Napi::CallbackInfo& info);
-  Napi::Value GetFd(const Napi::CallbackInfo& info);
-  Napi::Value IsClosed(const Napi::CallbackInfo& info);
   Napi::Value GetStats(const Napi::CallbackInfo& info);
 
-  static void OnPoll(uv_poll_t* poll, int status, int events);
   // Reads batches until the fd is empty (bounded, so one busy fd cannot starve the loop).
   // Returns false after an unrecoverable error.
   bool Drain();
   int ReadBatch();  // >= 0 datagrams read, or -errno
-  void DeliverError(int err, const std::string& what, int index = -1);
-  void CloseInternal();
 
-  int fd_ = -1;
   bool udp_ = false;
-  bool closed_ = false;
-  uv_poll_t* poll_ = nullptr;
   Napi::FunctionReference onBatch_;
-  Napi::FunctionReference onError_;
   Napi::Reference<Napi::Uint8Array> poolRef_;
   Napi::Reference<Napi::Uint32Array> metaRef_;
-  std::unique_ptr<Napi::AsyncContext> context_;
   uint8_t* pool_ = nullptr;
   uint32_t* meta_ = nullptr;
   size_t slotSize_ = 0;

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { AsyncMutex } from '../../../ipam/async-mutex.ts';
+import { AsyncMutex } from '../../../common/async-mutex.ts';
 
-describe('ipam/AsyncMutex', () => {
+describe('AsyncMutex', () => {
   it('runs critical sections one at a time, in call order', async () => {
     const m = new AsyncMutex();
     const log: string[] = [];
