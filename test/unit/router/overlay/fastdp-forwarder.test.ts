@@ -1,37 +1,52 @@
 import { expect } from 'chai';
 import { silentLogger } from '../../../../common/logger.ts';
 import { FastdpForwarder } from '../../../../router/overlay/fastdp-forwarder.ts';
+import type { FastdpTiming } from '../../../../router/overlay/fastdp-forwarder.ts';
 import { decodeHeartbeat, encodeAck } from '../../../../router/overlay/fastdp-heartbeat.ts';
 import { FakeFastPath } from './fake-fast-path.ts';
 
 const REMOTE = '02:00:00:00:00:02';
 
+/** A forwarder to REMOTE on a fake fast path and a fake clock; control messages and events recorded. */
+function fixture(weavePeer: boolean, timing: Partial<FastdpTiming>) {
+  const f = {
+    t: 1_000_000,
+    fp: new FakeFastPath(),
+    control: [] as { tag: number; body: string }[],
+    events: [] as string[],
+    fwd: undefined as unknown as FastdpForwarder,
+  };
+  f.fwd = new FastdpForwarder({
+    fastPath: f.fp,
+    ourName: '02:00:00:00:00:01',
+    remotePeer: REMOTE,
+    remoteIp: '198.18.0.2',
+    connUid: 42n,
+    weavePeer,
+    sendControl: (tag, body) => f.control.push({ tag, body: body.toString('hex') }),
+    logger: silentLogger(),
+    timing,
+    now: () => f.t,
+  });
+  f.fwd.on('established', () => f.events.push('established'));
+  f.fwd.on('health', (h) => f.events.push(`health ${h}`));
+  return f;
+}
+
 describe('FastdpForwarder (health of one connection)', function () {
-  let t: number;
+  let f: ReturnType<typeof fixture>;
   let fp: FakeFastPath;
   let control: { tag: number; body: string }[];
   let fwd: FastdpForwarder;
   let events: string[];
+  const advance = (ms: number): void => {
+    f.t += ms;
+  };
 
   beforeEach(async () => {
-    t = 1_000_000;
-    fp = new FakeFastPath();
+    f = fixture(false, { intervalMs: 1_000_000, unhealthyAfterMs: 3000 });
+    ({ fp, control, fwd, events } = f);
     await fp.addPeer(REMOTE, '198.18.0.2');
-    control = [];
-    events = [];
-    fwd = new FastdpForwarder({
-      fastPath: fp,
-      ourName: '02:00:00:00:00:01',
-      remotePeer: REMOTE,
-      remoteIp: '198.18.0.2',
-      connUid: 42n,
-      sendControl: (tag, body) => control.push({ tag, body: body.toString('hex') }),
-      logger: silentLogger(),
-      timing: { intervalMs: 1_000_000, unhealthyAfterMs: 3000 },
-      now: () => t,
-    });
-    fwd.on('established', () => events.push('established'));
-    fwd.on('health', (h) => events.push(`health ${h}`));
   });
 
   afterEach(() => fwd.stop());
@@ -62,12 +77,12 @@ describe('FastdpForwarder (health of one connection)', function () {
     fwd.confirm();
     fwd.controlMessage(0, encodeAck(1390, 0));
     fwd.heartbeatReceived(1390, 0);
-    t += 3001;
+    advance(3001);
     fwd.controlMessage(0, encodeAck(590, 1)); // small ones still pass
     expect(fwd.healthy).to.equal(false);
     expect(events).to.deep.equal(['established', 'health true', 'health false']);
     expect(fwd.reason()).to.equal('underlay MTU too small for overlay MTU 1376 (heartbeat of 1426 bytes lost; smaller ones pass)');
-    t += 10_000;
+    advance(10_000);
     expect(fwd.reason()).to.equal('UDP 6784 unreachable: no heartbeat for 13s');
     // and back, by itself
     fwd.controlMessage(0, encodeAck(1390, 2));
@@ -87,32 +102,19 @@ describe('FastdpForwarder (health of one connection)', function () {
 });
 
 describe('FastdpForwarder with a Weave router as the remote', function () {
-  let t: number;
+  let f: ReturnType<typeof fixture>;
   let fp: FakeFastPath;
   let control: { tag: number; body: string }[];
   let fwd: FastdpForwarder;
   let events: string[];
+  const advance = (ms: number): void => {
+    f.t += ms;
+  };
 
   beforeEach(async () => {
-    t = 1_000_000;
-    fp = new FakeFastPath();
+    f = fixture(true, { intervalMs: 1_000_000 });
+    ({ fp, control, fwd, events } = f);
     await fp.addPeer(REMOTE, '198.18.0.2');
-    control = [];
-    events = [];
-    fwd = new FastdpForwarder({
-      fastPath: fp,
-      ourName: '02:00:00:00:00:01',
-      remotePeer: REMOTE,
-      remoteIp: '198.18.0.2',
-      connUid: 42n,
-      weavePeer: true,
-      sendControl: (tag, body) => control.push({ tag, body: body.toString('hex') }),
-      logger: silentLogger(),
-      timing: { intervalMs: 1_000_000 },
-      now: () => t,
-    });
-    fwd.on('established', () => events.push('established'));
-    fwd.on('health', (h) => events.push(`health ${h}`));
   });
 
   afterEach(() => fwd.stop());
@@ -133,12 +135,12 @@ describe('FastdpForwarder with a Weave router as the remote', function () {
     fwd.controlMessage(0, Buffer.alloc(0));
     expect(fwd.healthy).to.equal(true);
     expect(events).to.deep.equal(['established', 'health true']);
-    t += 50_000;
+    advance(50_000);
     fwd.heartbeatReceived(1390, 0);
-    t += 59_000;
+    advance(59_000);
     (fwd as unknown as { tick(): void }).tick();
     expect(fwd.healthy, 'no ack since the first, heartbeats within 60 s').to.equal(true);
-    t += 2_000;
+    advance(2_000);
     (fwd as unknown as { tick(): void }).tick();
     expect(fwd.healthy).to.equal(false);
     expect(fwd.reason()).to.equal('no fastdp heartbeat from the Weave peer for 61s');
@@ -147,14 +149,14 @@ describe('FastdpForwarder with a Weave router as the remote', function () {
   it('slows to one heartbeat per 10 s once acknowledged, as Weave does', () => {
     fwd.confirm();
     const tick = (): void => (fwd as unknown as { tick(): void }).tick();
-    t += 500;
+    advance(500);
     tick();
     expect(fp.sent).to.have.length(2);
     fwd.controlMessage(0, Buffer.alloc(0));
-    t += 500;
+    advance(500);
     tick();
     expect(fp.sent, 'not yet 10 s since the last').to.have.length(2);
-    t += 9_500;
+    advance(9_500);
     tick();
     expect(fp.sent).to.have.length(3);
   });
