@@ -204,8 +204,9 @@ describe('SleeveForwarder', function () {
     await tick();
     t.sent.length = 0;
     f.sendFailed({ code: 'EMSGSIZE', message: 'too big' } as NativeError, true);
-    // candidate 1438 never verified; the next candidate is halfway down from 1438 to 552
-    await sleep(20);
+    // candidate 1438 never verified; the next candidate is halfway down from 1438 to 552. Each
+    // step waits 1 ms for a verification: on a loaded machine the whole search takes longer
+    for (let waited = 0; f.attrs().mtu !== 552 && waited < 2000; waited += 10) await sleep(10);
     const tested = t.sent.map((d) => d.frames[0]!.len - 14);
     expect(tested.slice(0, 2)).to.deep.equal([1438, Math.floor((552 + 1438) / 2)]);
     // nothing ever verified: the search bottoms out at the floor
