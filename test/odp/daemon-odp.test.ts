@@ -188,4 +188,29 @@ describe('the daemon in the guest picks the ODP fast path and speaks Weave fastd
       if (capture.exitCode === null) capture.kill('SIGKILL');
     }
   });
+
+  it('drops to sleeve with the reason when UDP 6784 is blocked, containers still talk, and returns to fastdp', async function () {
+    const [h1, h2] = hosts as [Host, Host];
+    const nft = (script: string): string => execFileSync('ip', ['netns', 'exec', h2.ns, 'nft', '-f', '-'], { input: script, encoding: 'utf8' });
+    const onPath = async (h: Host, name: string): Promise<Conn> =>
+      waitFor(async () => (await status(h)).router.Connections.find((c) => c.State === 'established' && c.Attrs?.name === name), {
+        timeoutMs: 120_000,
+        intervalMs: 1000,
+        what: `${h.ns}'s connection on ${name}`,
+      });
+    const ping = async (): Promise<string> =>
+      (await runCommand('ip', ['netns', 'exec', h1.container, 'ping', '-c', '5', '-i', '0.3', '-W', '10', h2.overlay], { timeoutMs: 120_000, allowFail: true })).stdout;
+    nft('table inet wv_block {\n chain in { type filter hook input priority 0; udp dport 6784 drop; }\n}\n');
+    try {
+      for (const h of hosts) expect((await onPath(h, 'sleeve')).Attrs?.reason, h.ns).to.match(/UDP 6784 unreachable/);
+      const before = (await status(h1)).router.Sleeve.packetsOut;
+      expect(await ping(), 'over sleeve: the bridge no longer sends the peer\'s MACs to the datapath').to.match(/5 received/);
+      expect((await status(h1)).router.Sleeve.packetsOut - before, 'echo requests went over sleeve').to.be.at.least(5);
+    } finally {
+      nft('delete table inet wv_block\n');
+    }
+    for (const h of hosts) await onPath(h, 'fastdp');
+    expect(await ping(), 'back on fastdp').to.match(/5 received/);
+  });
 });
+
