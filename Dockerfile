@@ -12,6 +12,8 @@
 #       && docker plugin create weave:latest plugin-build && docker plugin enable weave:latest
 #
 # Without a registry use `npm run plugin:build` (and `npm run image:import` for container mode).
+# `npm run image:check` (packaging/check-dockerfile.sh) builds this file against a local stand-in
+# for the base image, since our machines cannot pull it, and checks the result.
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 

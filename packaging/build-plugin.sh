@@ -28,7 +28,7 @@ else
   fi
   mkdir -p "$out/rootfs"
   # `docker create` never starts the container; its filesystem is all we want
-  cid="$(docker create "$image" weave version)"
+  cid="$(docker create --network none "$image" weave version)"
   trap 'docker rm "$cid" >/dev/null' EXIT
   docker export "$cid" | tar -x -C "$out/rootfs"
   # docker export leaves the engine's own mount points; the plugin needs the socket directory

@@ -20,6 +20,6 @@ export function requireTools(tools: readonly string[]): void {
   const missing = tools.filter((t) => !onPath(t));
   if (missing.length) {
     throw new Error(`the lab needs these programs, which are not installed or not on PATH: ${missing.join(', ')} ` +
-      '(Debian: docker.io busybox-static iperf3 iproute2 util-linux tar)');
+      '(Debian: docker.io busybox-static iperf3 iproute2 util-linux tar debootstrap)');
   }
 }
