@@ -7,25 +7,13 @@ import { Lab } from '../harness/lab.ts';
 import type { LabHost } from '../harness/lab-host.ts';
 import { UnderlayFaults } from '../harness/underlay-faults.ts';
 import { requireTools } from '../harness/require-tools.ts';
-import { launchWeave } from '../harness/weave-probes.ts';
+import { launchWeave, routerStatus } from '../harness/weave-probes.ts';
+import type { RouterConnection } from '../harness/weave-probes.ts';
 import { sleep, waitFor } from '../harness/wait.ts';
 
-interface Conn {
-  Address: string;
-  State: string;
-  Info: string;
-  Attrs?: { name?: string; reason?: string; mtu?: number };
-}
-
-async function connections(h: LabHost): Promise<Conn[]> {
-  const st = JSON.parse((await h.weave('status', '--json')).stdout) as { router?: { Connections: Conn[] } };
-  if (!st.router) throw new Error(`no router in status of ${h.name}`);
-  return st.router.Connections;
-}
-
 /** The established connection of `h` to host number `k`. */
-async function connTo(h: LabHost, k: number): Promise<Conn | undefined> {
-  return (await connections(h)).find((c) => c.State === 'established' && c.Info.includes(`(host${k})`));
+async function connTo(h: LabHost, k: number): Promise<RouterConnection | undefined> {
+  return (await routerStatus(h)).Connections.find((c) => c.State === 'established' && c.Info.includes(`(host${k})`));
 }
 
 async function containerIp(h: LabHost, name: string): Promise<string> {

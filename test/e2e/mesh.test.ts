@@ -72,7 +72,7 @@ describe('mesh: three hosts over sleeve (root)', function () {
         },
         { timeoutMs: 30_000, what: `${host.name} to have 2 established connections and know 3 peers` },
       );
-      for (const c of establishedConnections(r)) expect(c.Attrs?.['name'], c.Info).to.equal('sleeve');
+      for (const c of establishedConnections(r)) expect(c.Attrs?.name, c.Info).to.equal('sleeve');
     }
     const names = new Set((await Promise.all(h.map(routerStatus))).map((r) => r.Name));
     expect(names.size, 'distinct peer names').to.equal(3);
@@ -235,7 +235,7 @@ describe('mesh: encryption with a password (root)', function () {
     await setup('s3cret');
     const r = await routerStatus(h[0]!);
     expect(establishedConnections(r)[0]?.Info).to.match(/^encrypted/);
-    expect(establishedConnections(r)[0]?.Attrs?.['encrypted']).to.equal(true);
+    expect(establishedConnections(r)[0]?.Attrs?.encrypted).to.equal(true);
     expect(await sendMarker('WVMARKERSECRET4711')).to.not.include('WVMARKERSECRET4711');
 
     await launchWeave(h[2]!, '--password', 'wrong', '198.18.0.1');

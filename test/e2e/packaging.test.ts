@@ -10,20 +10,12 @@ import { REPO_ROOT, requireBuiltCli } from '../harness/repo-root.ts';
 import { requireRoot } from '../harness/require-root.ts';
 import { runCommand } from '../harness/run-command.ts';
 import { waitFor } from '../harness/wait.ts';
-import { hostVeths, pingFrom, weaveStatus } from '../harness/weave-probes.ts';
+import { hostVeths, pingFrom, routerStatus, weaveStatus } from '../harness/weave-probes.ts';
 import { PLUGIN, buildPluginDir, inspectPlugin, installPlugin, pluginLogLines, waitForPluginDaemon } from './packaging-lab.ts';
 import type { PluginBuild } from './packaging-lab.ts';
 
 /** Not the default 10.32.0.0/12, so the status shows the setting took; covers the app subnet. */
 const RANGE = '10.40.0.0/13';
-
-interface Conn { Address: string; State: string; Info: string; Attrs?: Record<string, unknown> }
-
-async function connections(h: LabHost): Promise<Conn[]> {
-  const st = JSON.parse((await h.weave('status', '--json')).stdout) as { router?: { Connections: Conn[] } };
-  if (!st.router) throw new Error(`no router in the status of ${h.name}`);
-  return st.router.Connections;
-}
 
 /** One subnet on every host, a disjoint range per host: each host's IPAM is still single-peer. */
 async function createAppNetwork(h: LabHost, k: number): Promise<void> {
@@ -155,11 +147,11 @@ describe('packaging: the managed plugin weave:latest in real dockerds (root)', f
     await installPlugin(h2, build!.dir, ['WEAVE_PASSWORD=s3cret', `IPALLOC_RANGE=${RANGE}`]);
 
     const conn = await waitFor(
-      async () => (await connections(h1)).find((c) => c.State === 'established'),
+      async () => (await routerStatus(h1)).Connections.find((c) => c.State === 'established'),
       { timeoutMs: 30_000, intervalMs: 300, what: 'host1 to connect to host2' },
     );
     expect(conn.Address).to.match(/^198\.18\.0\.2:/);
-    expect(conn.Attrs?.['encrypted'], 'password taken from the plugin setting').to.equal(true);
+    expect(conn.Attrs?.encrypted, 'password taken from the plugin setting').to.equal(true);
     await createAppNetwork(h2, 2);
     ip.d1 = await runOnApp(h2, 'd1');
     expect(await pingFrom(h1, 'c1', ip.d1, 2), 'c1 (host1) -> d1 (host2)').to.equal(true);

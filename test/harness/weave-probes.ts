@@ -33,7 +33,8 @@ export interface RouterConnection {
   Outbound: boolean;
   State: string;
   Info: string;
-  Attrs?: Record<string, unknown>;
+  /** The overlay's attributes: name (fastdp or sleeve), mtu, encrypted, and reason when not on fastdp. */
+  Attrs?: { name?: string; reason?: string; mtu?: number; encrypted?: boolean };
 }
 
 export interface RouterPeer {
