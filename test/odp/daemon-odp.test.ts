@@ -9,14 +9,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { GenetlinkClient } from '../../datapath/netlink/genetlink.ts';
 import { weaveVni } from '../../datapath/netlink/ovs/vni.ts';
 import { REPO_ROOT } from '../harness/repo-root.ts';
 import { runCommand } from '../harness/run-command.ts';
+import { ip, joinUnderlay, requireOvsGuest } from './guest-lab.ts';
 import { waitFor } from '../harness/wait.ts';
 import { vxlanFramesInPcap } from './pcap.ts';
 
-const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
 const WEAVE = join(REPO_ROOT, 'bin', 'weave.js');
 
 interface Conn {
@@ -83,19 +82,10 @@ describe('the daemon in the guest picks the ODP fast path and speaks Weave fastd
   });
 
   async function setUp(): Promise<void> {
-    if (process.getuid?.() !== 0) throw new Error('this suite needs root');
-    const genl = GenetlinkClient.open();
-    const fam = await genl.family('ovs_datapath');
-    genl.close();
-    if (fam === undefined) throw new Error('no ovs_datapath genetlink family: run this suite inside the VM (test/vm/weave-vm.sh, or test/kernel/odp-vm.test.ts)');
+    await requireOvsGuest();
     for (const ns of namespaces) ip('netns', 'add', ns);
     const [h1, h2] = hosts as [Host, Host];
-    ip('link', 'add', 'wv-u1', 'netns', h1.ns, 'type', 'veth', 'peer', 'name', 'wv-u2', 'netns', h2.ns);
-    for (const [h, dev] of [[h1, 'wv-u1'], [h2, 'wv-u2']] as const) {
-      ip('-n', h.ns, 'addr', 'add', `${h.underlay}/24`, 'dev', dev);
-      ip('-n', h.ns, 'link', 'set', dev, 'up');
-      ip('-n', h.ns, 'link', 'set', 'lo', 'up');
-    }
+    joinUnderlay(h1, h2);
     for (const h of hosts) {
       const peers = h === h1 ? [] : [h1.underlay];
       // no Docker here: the plugin socket and Docker socket point at nothing that matters

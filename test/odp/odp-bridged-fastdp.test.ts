@@ -2,7 +2,7 @@
 // (netns), each with Weave's bridged_fastdp layout on a real OVS kernel datapath, joined by a
 // veth underlay; a "container" netns on each bridge. Containers ping each other through both
 // datapaths over VXLAN with flows our learning bridge installs on misses.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,12 +12,11 @@ import { silentLogger } from '../../common/logger.ts';
 import { LearningBridge } from '../../datapath/odp/learning-bridge.ts';
 import type { TunnelPeer } from '../../datapath/odp/learning-bridge.ts';
 import { OdpDatapath } from '../../datapath/odp/odp-datapath.ts';
-import { GenetlinkClient } from '../../datapath/netlink/genetlink.ts';
 import { weaveVni } from '../../datapath/netlink/ovs/vni.ts';
 import { runCommand } from '../harness/run-command.ts';
+import { ip, joinUnderlay, requireOvsGuest } from './guest-lab.ts';
 import { vxlanFramesInPcap } from './pcap.ts';
 
-const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
 /** Async on purpose: the misses are handled on this process's event loop, which a synchronous
  *  child would block. */
 async function pingFrom(ns: string, ...args: string[]): Promise<string> {
@@ -47,19 +46,10 @@ describe('ODP backend in the guest: bridged_fastdp over VXLAN', function () {
   const pcap = join(work, 'underlay.pcap');
 
   before(async function () {
-    if (process.getuid?.() !== 0) throw new Error('this suite needs root');
-    const genl = GenetlinkClient.open();
-    const fam = await genl.family('ovs_datapath');
-    genl.close();
-    if (fam === undefined) throw new Error('no ovs_datapath genetlink family: run this suite inside the VM (test/vm/weave-vm.sh, or test/kernel/odp-vm.test.ts)');
+    await requireOvsGuest();
     for (const ns of namespaces) ip('netns', 'add', ns);
     const [h1, h2] = hosts as [Host, Host];
-    ip('link', 'add', 'wv-u1', 'netns', h1.ns, 'type', 'veth', 'peer', 'name', 'wv-u2', 'netns', h2.ns);
-    for (const [h, dev] of [[h1, 'wv-u1'], [h2, 'wv-u2']] as const) {
-      ip('-n', h.ns, 'addr', 'add', `${h.underlay}/24`, 'dev', dev);
-      ip('-n', h.ns, 'link', 'set', dev, 'up');
-      ip('-n', h.ns, 'link', 'set', 'lo', 'up');
-    }
+    joinUnderlay(h1, h2);
     for (const h of hosts) {
       h.dp = new OdpDatapath({ logger: silentLogger(), netns: `/run/netns/${h.ns}` });
       await h.dp.start();

@@ -1,7 +1,6 @@
 // Runs inside the QEMU guest. What Weave's start-up does with kernel state it finds: a datapath
 // left by a crashed run is reused (and its stale VXLAN vports and flows replaced), and a UDP
 // port somebody else holds makes the VXLAN vport fail with EADDRINUSE after the retries.
-import { execFileSync } from 'node:child_process';
 import { expect } from 'chai';
 import { silentLogger } from '../../common/logger.ts';
 import { OdpDatapath } from '../../datapath/odp/odp-datapath.ts';
@@ -9,16 +8,15 @@ import { OdpFastPath } from '../../datapath/odp/odp-fastpath.ts';
 import { UdpSocket } from '../../datapath/udp-socket.ts';
 import { FastPathUnavailableError } from '../../datapath/fastpath/contract.ts';
 import { runCommand } from '../harness/run-command.ts';
-
-const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
+import { ip, requireOvsGuest } from './guest-lab.ts';
 
 describe('ODP datapath lifecycle in the guest', function () {
   this.timeout(120_000);
   const ns = 'wv-odp-life';
   const netns = `/run/netns/${ns}`;
 
-  before(function () {
-    if (process.getuid?.() !== 0) throw new Error('this suite needs root');
+  before(async function () {
+    await requireOvsGuest();
     ip('netns', 'add', ns);
   });
   after(function () {
