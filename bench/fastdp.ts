@@ -44,7 +44,9 @@ async function measure(server: Runner, client: Runner, target: string): Promise<
   await srv;
   const r = JSON.parse(out) as { end?: { sum_received?: { bits_per_second: number } }; error?: string };
   if (!r.end?.sum_received) throw new Error(`iperf3: ${r.error ?? 'no result'}`);
-  const ping = await client('ping', ['-n', '-c', '50', '-i', '0.02', '-q', target]);
+  // 200 echoes: with 50 the average of a path moved by ±15 µs between runs, as much as the
+  // differences being measured
+  const ping = await client('ping', ['-n', '-c', '200', '-i', '0.01', '-q', target]);
   const m = /= [\d.]+\/([\d.]+)\//.exec(ping);
   if (!m) throw new Error(`no rtt in ping output:\n${ping}`);
   return { gbps: r.end.sum_received.bits_per_second / 1e9, rttMs: Number(m[1]) };
@@ -136,7 +138,7 @@ try {
     const s = samples.get(name)!;
     return { gbps: median(s.map((x) => x.gbps)), rttMs: median(s.map((x) => x.rttMs)) };
   };
-  console.log(`iperf3 TCP ${seconds} s x ${rounds} rounds (median), ping 50 x 20 ms; two lab hosts on one machine`);
+  console.log(`iperf3 TCP ${seconds} s x ${rounds} rounds (median), ping 200 x 10 ms; two lab hosts on one machine`);
   console.log(`${''.padEnd(30)}${'Gbit/s'.padStart(10)}${'rtt ms'.padStart(10)}   samples (Gbit/s)`);
   for (const [name] of paths) {
     const m = med(name);
