@@ -286,19 +286,28 @@ export class ConnectionSwitch extends EventEmitter implements OverlayForwarder {
     if (best === this.current) return;
     const prev = this.current;
     this.current = best;
-    if (prev?.fastdp) this.activate(prev.fastdp, false);
-    if (best?.fastdp) this.activate(best.fastdp, true);
-    if (best) {
-      const why = best.fastdp ? '' : ` (${this.reason() ?? 'fastdp not negotiated'})`;
-      this.log.info(`connection to ${this.remotePeer} now uses ${best.name}${why}`);
+    if (prev?.fastdp) void this.activate(prev.fastdp, false);
+    if (!best) return;
+    const why = best.fastdp ? '' : ` (${this.reason() ?? 'fastdp not negotiated'})`;
+    this.log.info(`connection to ${this.remotePeer} now uses ${best.name}${why}`);
+    if (best.fastdp) {
+      // The router forgets the peer's MACs only once the kernel forwards to it and the bridge has
+      // flushed what it learned on the capture port. Forgetting first lets a sleeve frame from the
+      // peer (which may switch a moment later) teach the router again before the flush; the next
+      // frame the bridge then floods goes out in the kernel and over sleeve: a duplicate.
+      void this.activate(best.fastdp, true).then(() => {
+        if (this.current === best && !this.stopped) this.owner.chosen(this.remotePeer, best.name);
+      });
+    } else {
       this.owner.chosen(this.remotePeer, best.name);
     }
   }
 
-  private activate(fd: FastdpForwarder, on: boolean): void {
-    this.owner
-      .fastdpOverlay()
-      ?.setActive(fd, on)
-      .catch((err: unknown) => this.log.warn(`programming fastdp to ${this.remotePeer}: ${String(err)}`));
+  private async activate(fd: FastdpForwarder, on: boolean): Promise<void> {
+    try {
+      await this.owner.fastdpOverlay()?.setActive(fd, on);
+    } catch (err) {
+      this.log.warn(`programming fastdp to ${this.remotePeer}: ${String(err)}`);
+    }
   }
 }

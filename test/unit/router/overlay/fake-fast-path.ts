@@ -24,7 +24,10 @@ export class FakeFastPath implements FastPath {
     this.forwardingTo.delete(peer);
     this.log.push(`remove ${peer}`);
   }
+  /** When set, setForwarding waits for it (a slow kernel). */
+  gate: Promise<void> | undefined;
   async setForwarding(peer: string, on: boolean): Promise<void> {
+    if (this.gate) await this.gate;
     if (on) this.forwardingTo.add(peer);
     else this.forwardingTo.delete(peer);
     this.log.push(`forward ${peer} ${on}`);

@@ -106,8 +106,14 @@ describe('overlay switch', function () {
     });
 
     it('switches to fastdp when healthy: kernel forwarding on, our broadcasts not sent again over sleeve', async function () {
+      let open!: () => void;
+      fp.gate = new Promise<void>((r) => (open = r));
       cs.subControlMessage(0, 0, encodeAck(1390, 0));
       fp.deliver(encodeHeartbeat({ connUid: 77n, frameSize: 1390, ext: { sender: THEM, seq: 5 } }), 1390);
+      await tick();
+      expect(chosen, 'the router keeps the peer\'s MACs until the kernel forwards').to.deep.equal([`${THEM} sleeve`]);
+      open();
+      fp.gate = undefined;
       await tick();
       expect(sent.at(-1)).to.deep.equal({ tag: 7, hex: '0000056e00000005' });
       expect(cs.attrs()).to.deep.equal({ name: 'fastdp', mtu: 1376, encrypted: false });
