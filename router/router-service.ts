@@ -10,7 +10,7 @@ import { NetworkRouter } from './overlay/network-router.ts';
 import { overlayHook } from './overlay/overlay-hook.ts';
 import { SleeveOverlay } from './overlay/sleeve.ts';
 import { FastPathUnavailableError } from '../datapath/fastpath/contract.ts';
-import type { FastPath } from '../datapath/fastpath/contract.ts';
+import type { FastPath, FastPathOptions } from '../datapath/fastpath/contract.ts';
 import { VxlanDeviceFastPath } from '../datapath/fastpath/vxlan-device-fastpath.ts';
 import { OdpFastPath } from '../datapath/odp/odp-fastpath.ts';
 import { shortIdFromName } from '../datapath/odp/short-id.ts';
@@ -144,8 +144,9 @@ export class RouterService {
       overlays.start(network);
       this.stops.push(() => overlays.stop());
       mesh.onPeerRemoved((p) => network.peerRemoved(p.name));
-      if (fastPath instanceof OdpFastPath) {
-        const refresh = (): void => void fastPath.refreshShortIds().catch((err: unknown) => this.log.warn(`short id refresh failed: ${String(err)}`));
+      const shortIdsChanged = fastPath?.shortIdsChanged?.bind(fastPath);
+      if (shortIdsChanged) {
+        const refresh = (): void => void shortIdsChanged().catch((err: unknown) => this.log.warn(`short id refresh failed: ${String(err)}`));
         this.stops.push(mesh.onShortIdsInvalidated(refresh));
       }
       await mesh.start();
@@ -182,7 +183,7 @@ export class RouterService {
       return undefined;
     }
     const backend = opts.fastdpBackend ?? 'auto';
-    const common = { ourName, logger: opts.logger, bridge: opts.bridgeName, mtu: opts.bridgeMtu, port: opts.port + 1, isolatePorts: [capturePort] };
+    const common: FastPathOptions = { ourName, logger: opts.logger, bridge: opts.bridgeName, mtu: opts.bridgeMtu, port: opts.port + 1, isolatePorts: [capturePort] };
     const candidates: (() => FastPath)[] = [];
     if (backend !== 'vxlan') candidates.push(() => new OdpFastPath({ ...common, shortId }));
     if (backend !== 'odp') candidates.push(() => new VxlanDeviceFastPath(common));

@@ -8,6 +8,7 @@
 // the kernel, as VXLAN over UDP `udpPort`. It also carries heartbeat frames to every added peer
 // — forwarding or not — over the same kernel path with DF set, so that a heartbeat arrives
 // exactly when a full-size data frame would.
+import type { Logger } from 'winston';
 import type { PeerName } from '../../router/mesh/contract.ts';
 
 /** Ethernet header bytes in front of every heartbeat payload. */
@@ -20,6 +21,21 @@ export class FastPathUnavailableError extends Error {
     super(message, options);
     this.name = 'FastPathUnavailableError';
   }
+}
+
+/** What every backend is built from (each adds its own options). */
+export interface FastPathOptions {
+  ourName: PeerName;
+  logger: Logger;
+  /** Bridge the containers are on. */
+  bridge: string;
+  mtu: number;
+  /** Network namespace to work in (path); default our own. */
+  netns?: string;
+  /** UDP port (default 6784). */
+  port?: number;
+  /** Bridge ports never to exchange frames with the fast path's port (the sleeve capture TAP). */
+  isolatePorts?: string[];
 }
 
 export interface FastPathStats {
@@ -61,4 +77,7 @@ export interface FastPath {
   /** Called for each heartbeat frame that arrived from any peer: the payload (padding
    *  included) and the frame's size. One listener. */
   onHeartbeat(listener: (payload: Buffer, frameSize: number) => void): void;
+  /** The mesh reassigned short peer ids. Backends that put them on the wire (ODP's VNIs) re-derive
+   *  them; the others need not implement it. */
+  shortIdsChanged?(): Promise<void>;
 }

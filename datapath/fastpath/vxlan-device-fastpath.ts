@@ -27,7 +27,7 @@ import { NTF_MASTER, NTF_SELF, NUD_NOARP, NUD_PERMANENT } from '../netlink/rtnet
 import { TapDevice } from '../tap.ts';
 import type { BridgePortFlags } from '../netlink/rtnetlink/bridge-port.ts';
 import { FastPathUnavailableError, HEARTBEAT_HEADER } from './contract.ts';
-import type { FastPath, FastPathStats } from './contract.ts';
+import type { FastPath, FastPathOptions, FastPathStats } from './contract.ts';
 
 export const FASTDP_PORT = 6784;
 /** How often MACs learned behind peers we do not forward to are forgotten (see sweepLearned). */
@@ -38,18 +38,9 @@ export const VXLAN_DEVICE_VNI = 0x776561;
 export const HEARTBEAT_ETHERTYPE = 0x88b5;
 const ZERO_MAC = '00:00:00:00:00:00';
 
-export interface VxlanDeviceFastPathOptions {
-  ourName: PeerName;
-  logger: Logger;
-  /** Bridge the containers are on (it must exist). */
-  bridge: string;
-  mtu: number;
-  netns?: string;
-  /** UDP port (default 6784). */
-  port?: number;
+/** `bridge` must exist. */
+export interface VxlanDeviceFastPathOptions extends FastPathOptions {
   vni?: number;
-  /** Bridge ports to isolate from the vxlan port (the sleeve capture TAP). */
-  isolatePorts?: string[];
   deviceName?: string;
   heartbeatTapName?: string;
 }

@@ -11,7 +11,7 @@ import type { Logger } from 'winston';
 import { componentLogger } from '../../common/logger.ts';
 import type { PeerName } from '../../router/mesh/contract.ts';
 import { FastPathUnavailableError, HEARTBEAT_HEADER } from '../fastpath/contract.ts';
-import type { FastPath, FastPathStats } from '../fastpath/contract.ts';
+import type { FastPath, FastPathOptions, FastPathStats } from '../fastpath/contract.ts';
 import { NetlinkError } from '../netlink/netlink-error.ts';
 import { RtnetlinkClient } from '../netlink/rtnetlink/client.ts';
 import { peersFromVni } from '../netlink/ovs/vni.ts';
@@ -21,22 +21,13 @@ import type { BridgeTopology, TunnelPeer } from './learning-bridge.ts';
 import { OdpDatapath, OdpUnavailableError } from './odp-datapath.ts';
 import { shortIdFromName } from './short-id.ts';
 
-export interface OdpFastPathOptions {
-  ourName: PeerName;
-  logger: Logger;
-  /** Bridge the containers are on (created if missing). */
-  bridge: string;
-  mtu: number;
-  netns?: string;
-  /** UDP port (default 6784). */
-  port?: number;
+/** `bridge` is created if missing. */
+export interface OdpFastPathOptions extends FastPathOptions {
   /** Our underlay address, the tunnels' outer source; default: the kernel's route choice. */
   localIp?: string;
   /** The mesh's 12-bit short id of a peer (ours included); default: derived from the name.
-   *  The mesh may reassign ids: call refreshShortIds() when it does. */
+   *  The mesh may reassign ids: call shortIdsChanged() when it does. */
   shortId?: (peer: PeerName) => number;
-  /** Bridge ports isolated from vethwe-bridge (the sleeve capture TAP). */
-  isolatePorts?: string[];
   datapathName?: string;
   /** How often unused flows are deleted and stale MACs forgotten (Weave: 5 minutes). */
   expiryIntervalMs?: number;
@@ -225,7 +216,7 @@ export class OdpFastPath implements FastPath {
 
   /** The mesh reassigned short ids (a collision, a peer gone): tunnel ids change, so every
    *  flow and every MAC learned behind a peer goes. */
-  async refreshShortIds(): Promise<void> {
+  async shortIdsChanged(): Promise<void> {
     const ours = this.shortId(this.opts.ourName);
     let changed = ours !== this.ourShortId;
     this.ourShortId = ours;
