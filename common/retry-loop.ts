@@ -50,3 +50,24 @@ export class RetryLoop {
     }, ms);
   }
 }
+
+/** A start()/stop() service whose whole job is one RetryLoop around its attempt(). */
+export abstract class RetryingService {
+  protected readonly loop: RetryLoop;
+
+  constructor(opts: { firstDelayMs?: number; maxDelayMs?: number } = {}) {
+    this.loop = new RetryLoop(() => this.attempt(), opts);
+  }
+
+  start(): Promise<void> {
+    this.loop.start();
+    return Promise.resolve();
+  }
+
+  stop(): Promise<void> {
+    this.loop.stop();
+    return Promise.resolve();
+  }
+
+  protected abstract attempt(): Promise<'done' | 'retry'>;
+}

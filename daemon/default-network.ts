@@ -1,5 +1,5 @@
 import type { Logger } from '../common/logger.ts';
-import { RetryLoop } from '../common/retry-loop.ts';
+import { RetryingService } from '../common/retry-loop.ts';
 import type { DockerClient } from './docker-client.ts';
 
 export type DefaultNetworkState = 'disabled' | 'pending' | 'created' | 'exists' | 'error';
@@ -25,33 +25,22 @@ export interface DefaultNetworkOptions {
 /** Creates the Docker network users get by default (`--network weave`) once Docker answers.
  *  It runs beside the plugin, never inside a plugin request: Docker's network create calls back
  *  into our plugin socket, and at dockerd start-up the Engine API is not served yet. */
-export class DefaultNetwork {
+export class DefaultNetwork extends RetryingService {
   private status_: DefaultNetworkStatus;
-  private readonly loop: RetryLoop;
 
   constructor(private readonly opts: DefaultNetworkOptions) {
-    this.status_ = { name: opts.name, state: 'pending' };
-    this.loop = new RetryLoop(() => this.attempt(), {
+    super({
       ...(opts.retryDelayMs !== undefined ? { firstDelayMs: opts.retryDelayMs } : {}),
       ...(opts.maxDelayMs !== undefined ? { maxDelayMs: opts.maxDelayMs } : {}),
     });
+    this.status_ = { name: opts.name, state: 'pending' };
   }
 
   status(): DefaultNetworkStatus {
     return { ...this.status_ };
   }
 
-  start(): Promise<void> {
-    this.loop.start();
-    return Promise.resolve();
-  }
-
-  stop(): Promise<void> {
-    this.loop.stop();
-    return Promise.resolve();
-  }
-
-  private async attempt(): Promise<'done' | 'retry'> {
+  protected async attempt(): Promise<'done' | 'retry'> {
     const { docker, logger, name } = this.opts;
     try {
       if (!(await docker.ping())) {

@@ -1,5 +1,5 @@
 import type { Logger } from '../common/logger.ts';
-import { RetryLoop } from '../common/retry-loop.ts';
+import { RetryingService } from '../common/retry-loop.ts';
 import type { DockerClient } from './docker-client.ts';
 
 export interface DockerSyncTarget {
@@ -10,29 +10,18 @@ export interface DockerSyncTarget {
  *  Docker still has, so records Docker removed while the daemon was down (its calls to us failed)
  *  are dropped and their addresses released. Runs beside the plugin, never in a plugin request:
  *  at dockerd start-up the Engine API is not served yet. */
-export class DockerSync {
-  private readonly loop: RetryLoop;
+export class DockerSync extends RetryingService {
   private done = false;
 
   constructor(private readonly opts: { docker: DockerClient; target: DockerSyncTarget; logger: Logger }) {
-    this.loop = new RetryLoop(() => this.attempt(), { maxDelayMs: 30_000 });
+    super({ maxDelayMs: 30_000 });
   }
 
   get synced(): boolean {
     return this.done;
   }
 
-  start(): Promise<void> {
-    this.loop.start();
-    return Promise.resolve();
-  }
-
-  stop(): Promise<void> {
-    this.loop.stop();
-    return Promise.resolve();
-  }
-
-  private async attempt(): Promise<'done' | 'retry'> {
+  protected async attempt(): Promise<'done' | 'retry'> {
     const { docker, target, logger } = this.opts;
     try {
       if (!(await docker.ping())) return 'retry';
