@@ -4,7 +4,7 @@
 //   unicast: one type byte, then gob(Range) for space requests/denials or gob(gossipState)
 
 import { gob, gobDecode, gobEncode, type GobValue } from '../router/gob/index.ts';
-import type { PeerName } from '../router/mesh/contract.ts';
+import type { PeerName } from '../common/peer-identity.ts';
 import { peerNameFromBigInt, peerNameToBigInt } from '../router/mesh/peer-name.ts';
 import type { AddressRange } from './address-range.ts';
 import { NO_PROPOSAL, nodeKey, type NodeId, type PaxosState, type ProposalId } from './paxos.ts';

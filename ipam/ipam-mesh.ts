@@ -1,7 +1,8 @@
 // What the distributed IPAM needs from the mesh router, kept narrow so tests can run many IPAM
 // peers over a simulated network and the daemon can adapt the real MeshRouter.
 
-import type { GossipChannelSender, Gossiper, PeerName } from '../router/mesh/contract.ts';
+import type { PeerName } from '../common/peer-identity.ts';
+import type { GossipChannelSender, Gossiper } from '../router/mesh/contract.ts';
 
 export interface IpamMesh {
   readonly ourName: PeerName;

@@ -2,7 +2,7 @@
 // gossips everything it knows about every node's promise and acceptance, and "thinks" after each
 // update. Node ids carry the process UID so a restarted node cannot reuse old promises.
 
-import type { PeerName } from '../router/mesh/contract.ts';
+import type { PeerName } from '../common/peer-identity.ts';
 
 export interface NodeId {
   name: PeerName;

@@ -6,7 +6,8 @@
 import { join } from 'node:path';
 import { readJson, writeJsonAtomic } from '../common/atomic-file.ts';
 import type { Logger } from '../common/logger.ts';
-import type { GossipChannelSender, GossipData, Gossiper, PeerName } from '../router/mesh/contract.ts';
+import type { PeerName } from '../common/peer-identity.ts';
+import type { GossipChannelSender, GossipData, Gossiper } from '../router/mesh/contract.ts';
 import { biggestAlignedBlock, formatRange, intersect, rangeSize, type AddressRange } from './address-range.ts';
 import { formatCidr, lastOf, parseCidr, type Cidr } from './cidr.ts';
 import {

@@ -3,7 +3,7 @@
 // carry a version so that gossip can merge rings from different peers without coordination:
 // only an entry's owner changes it (bumping the version), except when a peer is removed for good.
 
-import type { PeerName } from '../router/mesh/contract.ts';
+import type { PeerName } from '../common/peer-identity.ts';
 import type { AddressRange } from './address-range.ts';
 import { formatIpv4, type Ipv4 } from './ipv4.ts';
 

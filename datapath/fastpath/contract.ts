@@ -9,7 +9,7 @@
 // — forwarding or not — over the same kernel path with DF set, so that a heartbeat arrives
 // exactly when a full-size data frame would.
 import type { Logger } from 'winston';
-import type { PeerName } from '../../router/mesh/contract.ts';
+import type { PeerName } from '../../common/peer-identity.ts';
 
 /** Ethernet header bytes in front of every heartbeat payload. */
 export const HEARTBEAT_HEADER = 14;

@@ -19,7 +19,7 @@
 import crypto from 'node:crypto';
 import type { Logger } from 'winston';
 import { componentLogger } from '../../common/logger.ts';
-import type { PeerName } from '../../router/mesh/contract.ts';
+import type { PeerName } from '../../common/peer-identity.ts';
 import { macToBytes } from '../netlink/inet.ts';
 import { NetlinkError } from '../netlink/netlink-error.ts';
 import { RtnetlinkClient } from '../netlink/rtnetlink/client.ts';

@@ -9,7 +9,7 @@
 // over one path is never sent on over the other (no loops, no duplicates).
 import type { Logger } from 'winston';
 import { componentLogger } from '../../common/logger.ts';
-import type { PeerName } from '../../router/mesh/contract.ts';
+import type { PeerName } from '../../common/peer-identity.ts';
 import { FastPathUnavailableError, HEARTBEAT_HEADER } from '../fastpath/contract.ts';
 import type { FastPath, FastPathOptions, FastPathStats } from '../fastpath/contract.ts';
 import { NetlinkError } from '../netlink/netlink-error.ts';

@@ -2,9 +2,9 @@
 // (handshake, framing, crypto, gob codecs) and the router layer (peers, routes, gossip,
 // connection maker). The router codes against these; the wire layer implements them.
 
-/** 48-bit peer name in canonical lower-case MAC form, e.g. "ce:31:e0:06:45:1a". Strings keep map
- *  keys and logs simple; conversions to the wire forms live in peer-name.ts. */
-export type PeerName = string;
+import type { PeerName } from '../../common/peer-identity.ts';
+
+export type { PeerName };
 
 export interface LocalIdentity {
   name: PeerName;
