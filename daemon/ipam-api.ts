@@ -5,7 +5,7 @@
 import type express from 'express';
 import type { Logger } from '../common/logger.ts';
 import { formatCidr, lastOf, parseAddressWithPrefix, parseCidr, type Cidr } from '../ipam/cidr.ts';
-import { formatIpv4, parseIpv4 } from '../ipam/ipv4.ts';
+import { formatIpv4, parseIpv4 } from '../common/ipv4.ts';
 import { IpamWaitError, type RingAllocator } from '../ipam/ring-allocator.ts';
 
 export interface IpamApiOptions {

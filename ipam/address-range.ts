@@ -1,8 +1,8 @@
 // Half-open address ranges [start, end) on the uint32 representation, and the CIDR-aligned
 // blocks IPAM hands between peers (aligned blocks keep donated space expressible as subnets).
 
-import type { Ipv4 } from './ipv4.ts';
-import { formatIpv4 } from './ipv4.ts';
+import type { Ipv4 } from '../common/ipv4.ts';
+import { formatIpv4 } from '../common/ipv4.ts';
 
 export interface AddressRange {
   start: Ipv4;

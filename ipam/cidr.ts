@@ -1,6 +1,6 @@
 // IPv4 CIDR blocks (network address + prefix length) on top of the uint32 representation.
 
-import { formatIpv4, parseIpv4, type Ipv4 } from './ipv4.ts';
+import { formatIpv4, parseIpv4, type Ipv4 } from '../common/ipv4.ts';
 
 export interface Cidr {
   /** Network address (host bits zero). */

@@ -8,7 +8,7 @@ import { readJson, writeJsonAtomic } from '../common/atomic-file.ts';
 import type { AddressRequest, Ipam, IpamStatus, PoolGrant, PoolRequest, PoolStatus } from './contract.ts';
 import { AsyncMutex } from '../common/async-mutex.ts';
 import { containsAddress, containsCidr, formatCidr, lastOf, makeCidr, overlaps, parseCidr, sizeOf, type Cidr } from './cidr.ts';
-import { formatIpv4, parseIpv4, type Ipv4 } from './ipv4.ts';
+import { formatIpv4, parseIpv4, type Ipv4 } from '../common/ipv4.ts';
 import { LOCAL_IPAM_STATE_VERSION, localIpamStateSchema, type LocalIpamState } from './local-ipam-state.ts';
 
 export const DEFAULT_RANGE = '10.32.0.0/12';

@@ -21,7 +21,7 @@ import {
   type IpamGossip,
 } from './ipam-gossip-codec.ts';
 import type { IpallocInit, IpamMesh } from './ipam-mesh.ts';
-import { formatIpv4, parseIpv4, type Ipv4 } from './ipv4.ts';
+import { formatIpv4, parseIpv4, type Ipv4 } from '../common/ipv4.ts';
 import { PaxosNode } from './paxos.ts';
 import { DifferentRangeError, DifferentSeedsError, Ring } from './ring.ts';
 import { RING_STATE_VERSION, ringStateSchema, type RingState } from './ring-allocator-state.ts';

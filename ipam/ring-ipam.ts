@@ -8,7 +8,7 @@ import type { AddressRequest, Ipam, IpamStatus, PoolGrant, PoolRequest } from '.
 import { formatCidr, lastOf, overlaps, parseCidr, type Cidr } from './cidr.ts';
 import type { AddressRange } from './address-range.ts';
 import type { IpallocInit, IpamMesh } from './ipam-mesh.ts';
-import { formatIpv4, parseIpv4 } from './ipv4.ts';
+import { formatIpv4, parseIpv4 } from '../common/ipv4.ts';
 import { DEFAULT_RANGE, DEFAULT_SUBNET, LocalIpam } from './local-ipam.ts';
 import { RingAllocator } from './ring-allocator.ts';
 

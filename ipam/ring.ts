@@ -5,7 +5,7 @@
 
 import type { PeerName } from '../common/peer-identity.ts';
 import type { AddressRange } from './address-range.ts';
-import { formatIpv4, type Ipv4 } from './ipv4.ts';
+import { formatIpv4, type Ipv4 } from '../common/ipv4.ts';
 
 export interface RingEntry {
   token: Ipv4;

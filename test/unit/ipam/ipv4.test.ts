@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { formatIpv4, isIpv4, parseIpv4 } from '../../../ipam/ipv4.ts';
+import { formatIpv4, isIpv4, parseIpv4 } from '../../../common/ipv4.ts';
 import { containsAddress, containsCidr, formatCidr, lastOf, makeCidr, maskOf, overlaps, parseCidr, sizeOf } from '../../../ipam/cidr.ts';
 
 describe('ipam/ipv4', () => {

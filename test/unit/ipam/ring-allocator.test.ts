@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../common/logger.ts';
 import type { IpallocInit } from '../../../ipam/ipam-mesh.ts';
-import { formatIpv4, parseIpv4 } from '../../../ipam/ipv4.ts';
+import { formatIpv4, parseIpv4 } from '../../../common/ipv4.ts';
 import { RingAllocator } from '../../../ipam/ring-allocator.ts';
 import { SimNetwork } from './sim-network.ts';
 

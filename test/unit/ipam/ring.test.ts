@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { biggestAlignedBlock } from '../../../ipam/address-range.ts';
-import { parseIpv4 } from '../../../ipam/ipv4.ts';
+import { parseIpv4 } from '../../../common/ipv4.ts';
 import { DifferentRangeError, DifferentSeedsError, Ring, RingMergeError, TAKEOVER_VERSION_BUMP, type RingData } from '../../../ipam/ring.ts';
 
 const A = '0a:00:00:00:00:01';
