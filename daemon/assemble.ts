@@ -8,10 +8,15 @@ import { RingIpam } from '../ipam/ring-ipam.ts';
 import { mountIpamApi } from './ipam-api.ts';
 import { PluginServer } from '../plugin/plugin-server.ts';
 import { RouterService } from '../router/router-service.ts';
+import { TapCapture } from '../datapath/capture/tap-capture.ts';
+import { UdpSockets } from '../datapath/datagram/udp-sockets.ts';
+import { chooseFastPath } from './fastpath-choice.ts';
 import type { DaemonConfig } from './config.ts';
 import type { DaemonParts } from './daemon.ts';
 
-/** Build the real implementations behind the daemon's contracts. */
+/** The composition root: the one place that picks and builds implementations. Every other module
+ *  receives what it uses through a contract (the router gets the capture, the sleeve's sockets and
+ *  the fast path from here; the IPAM gets the mesh's gossip). */
 export function assembleParts(config: DaemonConfig, root: Logger): DaemonParts {
   const datapath = new LinuxDatapath({ logger: componentLogger(root, 'datapath') });
   const router = config.router ? buildRouter(config, root) : undefined;
@@ -54,7 +59,8 @@ function buildRouter(config: DaemonConfig, root: Logger): RouterService {
   return new RouterService({
     dataDir: config.dataDir,
     logger: root,
-    bridgeName: config.bridgeName,
+    openCapture: (onFrame) => TapCapture.open({ bridge: config.bridgeName, logger: root, onFrame }),
+    sockets: new UdpSockets(),
     bridgeMtu: config.mtu,
     port: config.port,
     ...(config.host !== undefined ? { host: config.host } : {}),
@@ -64,8 +70,7 @@ function buildRouter(config: DaemonConfig, root: Logger): RouterService {
     resume: config.peers.length === 0,
     connLimit: config.connLimit,
     discovery: config.discovery,
-    fastdp: config.fastdp,
-    fastdpBackend: config.fastdpBackend,
+    fastPath: chooseFastPath(config, componentLogger(root, 'fastpath')),
     ...(config.name !== undefined ? { name: config.name } : {}),
     ...(config.nickname !== undefined ? { nickname: config.nickname } : {}),
   });

@@ -4,24 +4,25 @@ import { createLocalIdentity } from './mesh/identity.ts';
 import type { LocalIdentity } from './mesh/contract.ts';
 import { MeshRouter } from './mesh/router.ts';
 import type { RouterStatus } from './mesh/status.ts';
-import { TapCapture } from './overlay/capture.ts';
 import { MacCache } from './overlay/mac-cache.ts';
 import { NetworkRouter } from './overlay/network-router.ts';
 import { overlayHook } from './overlay/overlay-hook.ts';
 import { SleeveOverlay } from './overlay/sleeve.ts';
+import type { CaptureOpener, FrameCapture } from '../datapath/capture/contract.ts';
+import type { DatagramSockets } from '../datapath/datagram/contract.ts';
 import { FastPathUnavailableError } from '../datapath/fastpath/contract.ts';
-import type { FastPath, FastPathOptions } from '../datapath/fastpath/contract.ts';
-import { VxlanDeviceFastPath } from '../datapath/fastpath/vxlan-device-fastpath.ts';
-import { OdpFastPath } from '../datapath/odp/odp-fastpath.ts';
-import { shortIdFromName } from '../datapath/odp/short-id.ts';
+import type { FastPath, FastPathChoice, FastPathContext } from '../datapath/fastpath/contract.ts';
 import { FastdpOverlay, overlayNameFor } from './overlay/fastdp-overlay.ts';
 import { OverlaySwitch } from './overlay/overlay-switch.ts';
 
 export interface RouterServiceOptions {
   dataDir: string;
   logger: Logger;
-  /** Bridge whose frames the overlay carries (it must exist before start). */
-  bridgeName: string;
+  /** Opens the capture on the bridge whose frames the overlay carries (it must exist before
+   *  start). */
+  openCapture: CaptureOpener;
+  /** The sleeve's UDP sockets. */
+  sockets: DatagramSockets;
   bridgeMtu: number;
   /** TCP control port; sleeve uses the same number on UDP. */
   port: number;
@@ -36,10 +37,8 @@ export interface RouterServiceOptions {
   /** `--name` (a MAC-style peer name); derived and persisted when undefined. */
   name?: string;
   nickname?: string;
-  /** Kernel fast path on UDP port+1; false = `--no-fastdp`. Default true. */
-  fastdp?: boolean;
-  /** 'auto' (default): the Open vSwitch datapath where the kernel has one, else vxlan devices. */
-  fastdpBackend?: 'auto' | 'odp' | 'vxlan';
+  /** The kernel fast path the daemon chose, or why there is none. */
+  fastPath: FastPathChoice;
 }
 
 export interface RouterServiceStatus extends RouterStatus {
@@ -57,7 +56,7 @@ export class RouterService {
   private identity: LocalIdentity | undefined;
   private mesh: MeshRouter | undefined;
   private sleeve: SleeveOverlay | undefined;
-  private capture: TapCapture | undefined;
+  private capture: FrameCapture | undefined;
   private macs: MacCache | undefined;
   private network: NetworkRouter | undefined;
   private fastPath: FastPath | undefined;
@@ -91,15 +90,14 @@ export class RouterService {
       this.identity = identity;
       // the overlay and the capture are built before the objects their callbacks reach
       const late: { mesh?: MeshRouter; network?: NetworkRouter } = {};
-      const capture = await TapCapture.open({
-        bridge: opts.bridgeName,
-        logger: opts.logger,
-        onFrame: (buf, off, len) => late.network?.handleCaptured(buf, off, len),
-      });
+      const capture = await opts.openCapture((buf, off, len) => late.network?.handleCaptured(buf, off, len));
       this.stops.push(() => capture.close());
-      // the ODP backend names peers by the mesh's short ids, known once the mesh exists
-      const shortId = (peer: string): number => late.mesh?.peer(peer)?.shortId ?? (peer === identity.name ? identity.shortId : shortIdFromName(peer));
-      const fastPath = await this.startFastPath(identity.name, capture.name, shortId);
+      const fastPath = await this.startFastPath({
+        ourName: identity.name,
+        // a backend that puts short ids on the wire (ODP) reads them from the mesh once it exists
+        shortId: (peer) => late.mesh?.peer(peer)?.shortId ?? (peer === identity.name ? identity.shortId : undefined),
+        isolatePorts: [capture.name],
+      });
       const sleeve: SleeveOverlay = new SleeveOverlay({
         ourName: identity.name,
         logger: opts.logger,
@@ -107,6 +105,7 @@ export class RouterService {
         peerPort: opts.port,
         ...(opts.host !== undefined ? { bindAddress: opts.host } : {}),
         bridgeMtu: opts.bridgeMtu,
+        sockets: opts.sockets,
         // frames naming peers the topology does not know are dropped, as Weave does
         knownPeer: (n: string): boolean => late.mesh?.peer(n) !== undefined,
       });
@@ -169,41 +168,25 @@ export class RouterService {
     }
   }
 
-  /** Starts the kernel fast path unless disabled; records why not otherwise (shown per
-   *  connection). A failure here never stops the router: sleeve carries everything then. */
-  private async startFastPath(ourName: string, capturePort: string, shortId: (peer: string) => number): Promise<FastPath | undefined> {
-    const { opts } = this;
-    if (opts.fastdp === false) {
-      this.fastdpReason = '--no-fastdp';
+  /** Starts the fast path the daemon chose; records why not otherwise (shown per connection).
+   *  A failure here never stops the router: sleeve carries everything then. */
+  private async startFastPath(ctx: FastPathContext): Promise<FastPath | undefined> {
+    const choice = this.opts.fastPath;
+    if ('disabled' in choice) {
+      this.fastdpReason = choice.disabled;
       return undefined;
     }
-    if (opts.password !== undefined) {
-      // encrypted fastdp (IPsec) is not built yet: sleeve encrypts
-      this.fastdpReason = 'encryption: password set';
+    let fastPath: FastPath;
+    try {
+      fastPath = await choice.start(ctx);
+    } catch (err) {
+      this.fastdpReason = err instanceof FastPathUnavailableError ? err.message : String(err);
+      this.log.warn(`fast data path not available, using sleeve only: ${this.fastdpReason}`);
       return undefined;
     }
-    const backend = opts.fastdpBackend ?? 'auto';
-    const common: FastPathOptions = { ourName, logger: opts.logger, bridge: opts.bridgeName, mtu: opts.bridgeMtu, port: opts.port + 1, isolatePorts: [capturePort] };
-    const candidates: (() => FastPath)[] = [];
-    if (backend !== 'vxlan') candidates.push(() => new OdpFastPath({ ...common, shortId }));
-    if (backend !== 'odp') candidates.push(() => new VxlanDeviceFastPath(common));
-    const reasons: string[] = [];
-    for (const make of candidates) {
-      const fastPath = make();
-      try {
-        await fastPath.start();
-      } catch (err) {
-        reasons.push(err instanceof FastPathUnavailableError ? err.message : `${fastPath.backend}: ${(err as Error).message}`);
-        this.log.info(`fast path backend ${fastPath.backend} not available: ${reasons.at(-1) ?? ''}`);
-        continue;
-      }
-      this.stops.push(() => fastPath.stop());
-      this.fastPath = fastPath;
-      return fastPath;
-    }
-    this.fastdpReason = reasons.join('; ');
-    this.log.warn(`fast data path not available, using sleeve only: ${this.fastdpReason}`);
-    return undefined;
+    this.stops.push(() => fastPath.stop());
+    this.fastPath = fastPath;
+    return fastPath;
   }
 
   connect(peers: string[], replace: boolean): string[] {

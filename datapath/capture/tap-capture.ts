@@ -9,9 +9,10 @@
 // container veths before handing them to us. Container veths therefore need no ethtool
 // changes for sleeve traffic that leaves through this TAP.
 import type { Logger } from 'winston';
-import { loadDataPlaneNative } from '../../datapath/native/index.ts';
-import type { BatchHandle, DataPlaneNative, NativeError } from '../../datapath/native/index.ts';
-import { RtnetlinkClient } from '../../datapath/netlink/rtnetlink/client.ts';
+import { loadDataPlaneNative } from '../native/index.ts';
+import type { BatchHandle, DataPlaneNative, NativeError } from '../native/index.ts';
+import { RtnetlinkClient } from '../netlink/rtnetlink/client.ts';
+import type { CaptureStats, FrameCapture, FrameHandler } from './contract.ts';
 
 /** Default device name: "vethwe-" like Weave's other bridge ports, 10 characters (limit 15). */
 export const CAPTURE_TAP_NAME = 'vethwe-tap';
@@ -24,21 +25,13 @@ export interface CaptureOptions {
   bridge?: string;
   netns?: string;
   logger: Logger;
-  /** Called for each captured frame; the view is reused after the call returns. */
-  onFrame: (buf: Buffer, off: number, len: number) => void;
+  onFrame: FrameHandler;
   /** Frames read per wakeup (default 64). */
   batch?: number;
   native?: DataPlaneNative;
 }
 
-export interface CaptureStats {
-  captured: number;
-  injected: number;
-  /** Frames not injected because the device's queue was full (EAGAIN) or the write failed. */
-  injectDropped: number;
-}
-
-export class TapCapture {
+export class TapCapture implements FrameCapture {
   readonly name: string;
   readonly mtu: number;
   readonly stats: CaptureStats;

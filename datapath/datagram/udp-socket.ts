@@ -1,130 +1,22 @@
 // A batched IPv4 UDP socket (recvmmsg/sendmmsg through the addon). Received datagrams land in
 // a fixed pool of slots that is reused for every batch; outgoing datagrams are encoded by the
 // caller straight into a DatagramBatch and handed to the kernel in one sendmmsg.
-import { loadDataPlaneNative } from './native/index.ts';
-import type { BatchHandle, DataPlaneNative, NativeError, PmtuDiscover, UdpOpenOptions } from './native/index.ts';
-import { PolledFd, adoptFd } from './polled-fd.ts';
+import { loadDataPlaneNative } from '../native/index.ts';
+import type { BatchHandle, DataPlaneNative, NativeError, PmtuDiscover, UdpOpenOptions } from '../native/index.ts';
+import { PolledFd, adoptFd } from '../polled-fd.ts';
+import { ReceivedBatch } from './contract.ts';
+import type { DatagramBatch, DatagramSocket, DatagramSocketOptions, SendResult } from './contract.ts';
 
-/** Largest UDP payload over IPv4 (65535 - 20 IP - 8 UDP). */
-export const MAX_UDP_PAYLOAD = 65507;
-
-export function ipv4ToNumber(ip: string): number {
-  const parts = ip.split('.');
-  if (parts.length !== 4) throw new Error(`bad IPv4 address ${ip}`);
-  let n = 0;
-  for (const p of parts) {
-    const v = Number(p);
-    if (!/^\d{1,3}$/.test(p) || v > 255) throw new Error(`bad IPv4 address ${ip}`);
-    n = n * 256 + v;
-  }
-  return n;
-}
-
-export function numberToIpv4(n: number): string {
-  return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
-}
-
-/** One wakeup's worth of received datagrams. Valid only during the onBatch callback: the
- *  next batch overwrites the same memory. */
-export class ReceivedBatch {
-  count = 0;
-  constructor(
-    readonly pool: Buffer,
-    readonly meta: Uint32Array,
-    readonly slotSize: number,
-  ) {}
-  /** Offset of datagram i in `pool`. */
-  offset(i: number): number {
-    return i * this.slotSize;
-  }
-  length(i: number): number {
-    return this.meta[i * 3]!;
-  }
-  /** Source address as a number (a.b.c.d = a<<24 | ...). */
-  ip(i: number): number {
-    return this.meta[i * 3 + 1]!;
-  }
-  port(i: number): number {
-    return this.meta[i * 3 + 2]!;
-  }
-  /** A view (no copy) of datagram i. */
-  data(i: number): Buffer {
-    const off = i * this.slotSize;
-    return this.pool.subarray(off, off + this.length(i));
-  }
-}
-
-/** Outgoing datagrams packed into one arena; reuse it with clear() after each send. */
-export class DatagramBatch {
-  readonly data: Buffer;
-  readonly desc: Uint32Array;
-  count = 0;
-  /** First free byte of `data`: encode the next datagram here, then push() its length. */
-  used = 0;
-
-  constructor(
-    capacityBytes = 1 << 20,
-    readonly maxDatagrams = 256,
-  ) {
-    this.data = Buffer.allocUnsafeSlow(capacityBytes);
-    this.desc = new Uint32Array(maxDatagrams * 4);
-  }
-
-  get free(): number {
-    return this.count >= this.maxDatagrams ? 0 : this.data.length - this.used;
-  }
-
-  /** Records the datagram just written at `used`. ip 0 = the socket's connected peer. */
-  push(length: number, ip: number, port: number): void {
-    if (this.count >= this.maxDatagrams || this.used + length > this.data.length) {
-      throw new RangeError('DatagramBatch full');
-    }
-    const d = this.count * 4;
-    this.desc[d] = this.used;
-    this.desc[d + 1] = length;
-    this.desc[d + 2] = ip;
-    this.desc[d + 3] = port;
-    this.count++;
-    this.used += length;
-  }
-
-  /** Copies `payload` in as one datagram. */
-  add(payload: Uint8Array, ip: number, port: number): void {
-    if (payload.length > this.free) throw new RangeError('DatagramBatch full');
-    this.data.set(payload, this.used);
-    this.push(payload.length, ip, port);
-  }
-
-  clear(): void {
-    this.count = 0;
-    this.used = 0;
-  }
-}
-
-export interface SendResult {
-  /** Datagrams handed to the kernel. */
-  sent: number;
-  /** Datagrams the kernel refused (each also reported to onSendError). */
-  failed: number;
-  /** Datagrams not attempted because the socket buffer was full (EAGAIN). */
-  dropped: number;
-}
-
-export interface UdpSocketOptions extends UdpOpenOptions {
-  address?: string;
-  port?: number;
+export interface UdpSocketOptions extends DatagramSocketOptions {
   netns?: string;
   /** Datagrams read per recvmmsg (default 64). */
   batch?: number;
   /** Bytes per receive slot (default 65536: any IPv4 UDP datagram fits). */
   slotSize?: number;
-  onBatch: (batch: ReceivedBatch) => void;
-  /** Receive-side errors (queued ICMP errors such as ECONNREFUSED); the socket keeps working. */
-  onError?: (err: NativeError) => void;
   native?: DataPlaneNative;
 }
 
-export class UdpSocket extends PolledFd<BatchHandle> {
+export class UdpSocket extends PolledFd<BatchHandle> implements DatagramSocket {
   readonly address: string;
   readonly port: number;
   private readonly native: DataPlaneNative;

@@ -9,7 +9,7 @@
 // — forwarding or not — over the same kernel path with DF set, so that a heartbeat arrives
 // exactly when a full-size data frame would.
 import type { Logger } from 'winston';
-import type { PeerName } from '../../common/peer-identity.ts';
+import type { PeerName, ShortId } from '../../common/peer-identity.ts';
 
 /** Ethernet header bytes in front of every heartbeat payload. */
 export const HEARTBEAT_HEADER = 14;
@@ -81,3 +81,20 @@ export interface FastPath {
    *  them; the others need not implement it. */
   shortIdsChanged?(): Promise<void>;
 }
+
+/** What only the running router knows, and a backend may need when it starts. */
+export interface FastPathContext {
+  /** Our peer name (the router's identity, loaded or derived when it starts). */
+  ourName: PeerName;
+  /** The mesh's short id of a peer (ours included); undefined while the mesh does not know it. */
+  shortId(peer: PeerName): ShortId | undefined;
+  /** Bridge ports never to exchange frames with the fast path's port (the sleeve capture). */
+  isolatePorts: string[];
+}
+
+/** Starts the fast path the daemon chose (trying its backends in order). Rejects with
+ *  FastPathUnavailableError saying why none could start; the router then uses sleeve only. */
+export type FastPathStarter = (ctx: FastPathContext) => Promise<FastPath>;
+
+/** The daemon's decision: a starter, or why there is no fast path (`--no-fastdp`, a password). */
+export type FastPathChoice = { start: FastPathStarter } | { disabled: string };

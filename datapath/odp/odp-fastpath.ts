@@ -9,7 +9,7 @@
 // over one path is never sent on over the other (no loops, no duplicates).
 import type { Logger } from 'winston';
 import { componentLogger } from '../../common/logger.ts';
-import type { PeerName } from '../../common/peer-identity.ts';
+import type { PeerName, ShortId } from '../../common/peer-identity.ts';
 import { FastPathUnavailableError, HEARTBEAT_HEADER } from '../fastpath/contract.ts';
 import type { FastPath, FastPathOptions, FastPathStats } from '../fastpath/contract.ts';
 import { NetlinkError } from '../netlink/netlink-error.ts';
@@ -25,9 +25,9 @@ import { shortIdFromName } from './short-id.ts';
 export interface OdpFastPathOptions extends FastPathOptions {
   /** Our underlay address, the tunnels' outer source; default: the kernel's route choice. */
   localIp?: string;
-  /** The mesh's 12-bit short id of a peer (ours included); default: derived from the name.
-   *  The mesh may reassign ids: call shortIdsChanged() when it does. */
-  shortId?: (peer: PeerName) => number;
+  /** The mesh's 12-bit short id of a peer (ours included); where it gives none, one derived
+   *  from the name. The mesh may reassign ids: call shortIdsChanged() when it does. */
+  shortId?: (peer: PeerName) => ShortId | undefined;
   datapathName?: string;
   /** How often unused flows are deleted and stale MACs forgotten (Weave: 5 minutes). */
   expiryIntervalMs?: number;
@@ -45,7 +45,7 @@ export class OdpFastPath implements FastPath {
   readonly udpPort: number;
   readonly stats: FastPathStats = { heartbeatsSent: 0, heartbeatsReceived: 0, heartbeatsDropped: 0 };
   private readonly log: Logger;
-  private readonly shortId: (peer: PeerName) => number;
+  private readonly shortId: (peer: PeerName) => ShortId;
   private ourShortId: number;
   private readonly peers = new Map<PeerName, PeerState>();
   /** Short id -> peer, only for peers we forward container frames to: the learning bridge's view. */
@@ -60,7 +60,8 @@ export class OdpFastPath implements FastPath {
   constructor(private readonly opts: OdpFastPathOptions) {
     this.mtu = opts.mtu;
     this.udpPort = opts.port ?? 6784;
-    this.shortId = opts.shortId ?? shortIdFromName;
+    const fromMesh = opts.shortId;
+    this.shortId = fromMesh ? (peer) => fromMesh(peer) ?? shortIdFromName(peer) : shortIdFromName;
     this.ourShortId = this.shortId(opts.ourName);
     this.log = componentLogger(opts.logger, 'fastpath-odp');
   }

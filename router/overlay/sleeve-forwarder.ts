@@ -7,8 +7,8 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'winston';
 import type { PeerName } from '../mesh/contract.ts';
-import { numberToIpv4 } from '../../datapath/udp-socket.ts';
-import type { NativeError } from '../../datapath/native/index.ts';
+import { formatIpv4 } from '../../common/ipv4.ts';
+import type { SocketError } from '../../datapath/datagram/contract.ts';
 import { SleeveControlTag } from './contract.ts';
 import type { FrameConsumer, OverlayForwarder, OverlayForwarderAttrs, OverlayForwarderEvents } from './contract.ts';
 import type { PacketOpener, PacketSealer } from './frame-crypto.ts';
@@ -172,7 +172,7 @@ export class SleeveForwarder extends EventEmitter implements OverlayForwarder {
 
   /** "ip:port" of the remote's UDP socket, once known. */
   get remoteAddress(): string | undefined {
-    return this.remoteIp === 0 ? undefined : `${numberToIpv4(this.remoteIp)}:${this.remotePort}`;
+    return this.remoteIp === 0 ? undefined : `${formatIpv4(this.remoteIp)}:${this.remotePort}`;
   }
 
   get established(): boolean {
@@ -293,7 +293,7 @@ export class SleeveForwarder extends EventEmitter implements OverlayForwarder {
   }
 
   /** The transport could not send one of our datagrams. */
-  sendFailed(err: NativeError, df: boolean): void {
+  sendFailed(err: SocketError, df: boolean): void {
     if (this.stopped) return;
     if (err.code === 'EMSGSIZE' && df) {
       this.onMsgTooBig();
@@ -317,7 +317,7 @@ export class SleeveForwarder extends EventEmitter implements OverlayForwarder {
       // Stray packets from an old connection are normal after churn; a dead data path shows
       // up as missed heartbeats instead.
       this.stats.badPackets++;
-      if (r !== 'replay') this.log.debug(`Dropping UDP packet from ${numberToIpv4(ip)}:${port}: ${r}`);
+      if (r !== 'replay') this.log.debug(`Dropping UDP packet from ${formatIpv4(ip)}:${port}: ${r}`);
       return;
     }
     this.rxIp = ip;
@@ -325,7 +325,7 @@ export class SleeveForwarder extends EventEmitter implements OverlayForwarder {
     const err = forEachFrame(this.opener.bodyBuf, this.opener.bodyStart, this.opener.bodyEnd, this.onFrame);
     if (err !== undefined) {
       this.stats.badPackets++;
-      this.log.debug(`Failed to decode packet from ${numberToIpv4(ip)}:${port}: ${err}`);
+      this.log.debug(`Failed to decode packet from ${formatIpv4(ip)}:${port}: ${err}`);
     }
   }
 
@@ -359,7 +359,7 @@ export class SleeveForwarder extends EventEmitter implements OverlayForwarder {
       this.setRemote(this.rxIp, this.rxPort);
       if (this.heartbeatInterval !== 0) this.sendHeartbeat();
     } else if (this.remoteIp !== this.rxIp || this.remotePort !== this.rxPort) {
-      this.log.info(`Peer UDP address changed to ${numberToIpv4(this.rxIp)}:${this.rxPort}`);
+      this.log.info(`Peer UDP address changed to ${formatIpv4(this.rxIp)}:${this.rxPort}`);
       this.setRemote(this.rxIp, this.rxPort);
     }
     if (!this.ackedHeartbeat) {

@@ -12,10 +12,9 @@
 import type { Logger } from 'winston';
 import type { MeshConnection, PeerName } from '../mesh/contract.ts';
 import { ProtocolTag } from '../mesh/contract.ts';
-import { loadDataPlaneNative } from '../../datapath/native/index.ts';
-import type { DataPlaneNative, NativeError } from '../../datapath/native/index.ts';
-import { DatagramBatch, UdpSocket, ipv4ToNumber, numberToIpv4 } from '../../datapath/udp-socket.ts';
-import type { ReceivedBatch } from '../../datapath/udp-socket.ts';
+import { parseIpv4 } from '../../common/ipv4.ts';
+import { DatagramBatch } from '../../datapath/datagram/contract.ts';
+import type { DatagramSocket, DatagramSockets, PathMtuProbe, ReceivedBatch, SocketError } from '../../datapath/datagram/contract.ts';
 import type { FrameConsumer, NetworkOverlay, OverlayForwarder, PrepareOptions } from './contract.ts';
 import { PlainOpener, PlainSealer, SecretboxOpener, SecretboxSealer } from './frame-crypto.ts';
 import type { PacketSealer } from './frame-crypto.ts';
@@ -36,14 +35,13 @@ export interface SleeveOverlayOptions {
   bindAddress?: string;
   /** UDP port of peers we dial (default 6783, the same number as the TCP port). */
   peerPort?: number;
-  /** Namespace (path) to open the sockets in. */
-  netns?: string;
+  /** Where the UDP sockets come from (the daemon picks; tests pass one bound to a namespace). */
+  sockets: DatagramSockets;
   /** The weave bridge's MTU: the overlay MTU until PMTU discovery finds the real one. */
   bridgeMtu?: number;
   /** Frames naming peers this returns false for are dropped (Weave: unknown peers). */
   knownPeer?: (name: PeerName) => boolean;
   timing?: Partial<SleeveTiming>;
-  native?: DataPlaneNative;
 }
 
 export interface SleeveOverlayStats {
@@ -69,16 +67,16 @@ export class SleeveOverlay implements NetworkOverlay, SleeveTransport {
   readonly timing: SleeveTiming;
   readonly stats: SleeveOverlayStats = { packetsIn: 0, packetsOut: 0, unknownSender: 0, sendDropped: 0 };
   private readonly opts: SleeveOverlayOptions;
-  private readonly native: DataPlaneNative;
+  private readonly sockets: DatagramSockets;
   private readonly log: Logger;
   private readonly bridgeMtu: number;
   private readonly forwarders = new Map<number, SleeveForwarder>();
   private readonly byPeer = new Map<PeerName, SleeveForwarder>();
   private readonly plainOut = new Outbox();
   private readonly dfOut = new Outbox();
-  private readonly probes = new Map<string, number>();
-  private main: UdpSocket | undefined;
-  private dfSocket: UdpSocket | undefined;
+  private readonly probes = new Map<string, PathMtuProbe>();
+  private main: DatagramSocket | undefined;
+  private dfSocket: DatagramSocket | undefined;
   private frameConsumer: FrameConsumer | undefined;
   private flushQueued = false;
   private readonly flushNow = () => this.flush();
@@ -88,7 +86,7 @@ export class SleeveOverlay implements NetworkOverlay, SleeveTransport {
     this.opts = opts;
     this.ourName = opts.ourName;
     this.ourNumber = this.names.toNumber(opts.ourName);
-    this.native = opts.native ?? loadDataPlaneNative();
+    this.sockets = opts.sockets;
     this.log = opts.logger.child({ component: 'sleeve' });
     this.bridgeMtu = opts.bridgeMtu ?? DEFAULT_BRIDGE_MTU;
     this.timing = { ...DEFAULT_SLEEVE_TIMING, ...opts.timing };
@@ -114,14 +112,12 @@ export class SleeveOverlay implements NetworkOverlay, SleeveTransport {
       rcvbuf: 8 << 20,
       sndbuf: 8 << 20,
       onBatch: this.onBatch,
-      onError: (err: NativeError) => this.log.debug(`UDP receive error: ${err.message}`),
-      native: this.native,
-      ...(this.opts.netns ? { netns: this.opts.netns } : {}),
+      onError: (err: SocketError) => this.log.debug(`UDP receive error: ${err.message}`),
     };
-    this.main = UdpSocket.open({ ...common, pmtuDiscover: 'dont' });
+    this.main = this.sockets.open({ ...common, pmtuDiscover: 'dont' });
     try {
       // same port as the main socket, so peers see one address for both streams
-      this.dfSocket = UdpSocket.open({ ...common, port: this.main.port, pmtuDiscover: 'do' });
+      this.dfSocket = this.sockets.open({ ...common, port: this.main.port, pmtuDiscover: 'do' });
     } catch (err) {
       this.main.close();
       this.main = undefined;
@@ -136,7 +132,7 @@ export class SleeveOverlay implements NetworkOverlay, SleeveTransport {
     this.dfSocket?.close();
     this.main = undefined;
     this.dfSocket = undefined;
-    for (const fd of this.probes.values()) this.native.closeFd(fd);
+    for (const probe of this.probes.values()) probe.close();
     this.probes.clear();
   }
 
@@ -149,7 +145,7 @@ export class SleeveOverlay implements NetworkOverlay, SleeveTransport {
     if (isOutbound) {
       const host = conn.remoteAddr.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
       try {
-        remoteIp = ipv4ToNumber(host);
+        remoteIp = parseIpv4(host);
       } catch {
         this.log.warn(`Cannot use ${conn.remoteAddr} as a sleeve address (IPv4 only); waiting for heartbeats`);
       }
@@ -223,21 +219,12 @@ export class SleeveOverlay implements NetworkOverlay, SleeveTransport {
 
   pathMtu(ip: number, port: number): number {
     const key = `${ip}:${port}`;
-    let fd = this.probes.get(key);
-    if (fd === undefined) {
-      // A connected socket that never sends: IP_MTU reads the kernel's PMTU for the route,
-      // which EMSGSIZE and ICMP frag-needed messages have updated.
-      const sock = this.native.openUdp('0.0.0.0', 0, this.opts.netns);
-      try {
-        this.native.udpConnect(sock.fd, numberToIpv4(ip), port);
-      } catch (err) {
-        this.native.closeFd(sock.fd);
-        throw err;
-      }
-      fd = sock.fd;
-      this.probes.set(key, fd);
+    let probe = this.probes.get(key);
+    if (probe === undefined) {
+      probe = this.sockets.pathMtuProbe(ip, port);
+      this.probes.set(key, probe);
     }
-    return this.native.udpGetMtu(fd);
+    return probe.mtu();
   }
 
   // ---- batching ----------------------------------------------------------------------------
@@ -259,7 +246,7 @@ export class SleeveOverlay implements NetworkOverlay, SleeveTransport {
       box.batch.clear();
       return;
     }
-    const failures: { err: NativeError; owner: SleeveForwarder | undefined }[] = [];
+    const failures: { err: SocketError; owner: SleeveForwarder | undefined }[] = [];
     const r = sock.send(box.batch, (err, index) => failures.push({ err, owner: box.owners[index] }));
     this.stats.packetsOut += r.sent;
     this.stats.sendDropped += r.dropped;

@@ -10,7 +10,8 @@ import { EventEmitter } from 'node:events';
 import { promisify } from 'node:util';
 import type { LocalIdentity, MeshConnection, MeshConnectionEvents, RemoteIdentity } from '../../router/mesh/contract.ts';
 import { SleeveOverlay } from '../../router/overlay/sleeve.ts';
-import { TapCapture } from '../../router/overlay/capture.ts';
+import { TapCapture } from '../../datapath/capture/tap-capture.ts';
+import { UdpSockets } from '../../datapath/datagram/udp-sockets.ts';
 import { NetworkRouter } from '../../router/overlay/network-router.ts';
 import { MacCache } from '../../router/overlay/mac-cache.ts';
 import { overlayHook } from '../../router/overlay/overlay-hook.ts';
@@ -169,7 +170,7 @@ describe('sleeve between two hosts (kernel)', function () {
   }
 
   async function startHost(h: Host, other: Host): Promise<void> {
-    const overlay = new SleeveOverlay({ ourName: h.name, logger, netns: h.ns.path, bindAddress: h.underlayIp, bridgeMtu: 1500 });
+    const overlay = new SleeveOverlay({ ourName: h.name, logger, sockets: new UdpSockets({ netns: h.ns.path }), bindAddress: h.underlayIp, bridgeMtu: 1500 });
     const macs = new MacCache();
     macs.start();
     const late: { router?: NetworkRouter } = {};

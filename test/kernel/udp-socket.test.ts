@@ -2,8 +2,10 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
-import { DatagramBatch, UdpSocket, ipv4ToNumber, numberToIpv4 } from '../../datapath/udp-socket.ts';
-import type { ReceivedBatch } from '../../datapath/udp-socket.ts';
+import { formatIpv4, parseIpv4 } from '../../common/ipv4.ts';
+import { DatagramBatch } from '../../datapath/datagram/contract.ts';
+import type { ReceivedBatch } from '../../datapath/datagram/contract.ts';
+import { UdpSocket } from '../../datapath/datagram/udp-socket.ts';
 import type { NativeError } from '../../datapath/native/index.ts';
 
 function requireRoot(): void {
@@ -63,8 +65,8 @@ describe('batched UDP sockets (kernel)', function () {
     const receiver = (me: 'a' | 'b', fromIp: string, fromPort: () => number) => (batch: ReceivedBatch) => {
       for (let i = 0; i < batch.count; i++) {
         const d = batch.data(i);
-        if (d.length !== 100 || numberToIpv4(batch.ip(i)) !== fromIp || batch.port(i) !== fromPort()) {
-          bad.push(`${me}: len ${d.length} from ${numberToIpv4(batch.ip(i))}:${batch.port(i)}`);
+        if (d.length !== 100 || formatIpv4(batch.ip(i)) !== fromIp || batch.port(i) !== fromPort()) {
+          bad.push(`${me}: len ${d.length} from ${formatIpv4(batch.ip(i))}:${batch.port(i)}`);
           continue;
         }
         const seq = d.readUInt32BE(0);
@@ -86,7 +88,7 @@ describe('batched UDP sockets (kernel)', function () {
     const batch = new DatagramBatch(64 * 100, 64);
     const payload = Buffer.alloc(100);
     const pump = async (from: UdpSocket, to: UdpSocket, toIp: string, mine: 'a' | 'b') => {
-      const dst = ipv4ToNumber(toIp);
+      const dst = parseIpv4(toIp);
       for (let seq = 0; seq < total; ) {
         // Stay well inside the receiver's socket buffer: loopback drops on overflow.
         const other = mine === 'a' ? got.b : got.a;

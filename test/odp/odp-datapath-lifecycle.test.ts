@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { silentLogger } from '../../common/logger.ts';
 import { OdpDatapath } from '../../datapath/odp/odp-datapath.ts';
 import { OdpFastPath } from '../../datapath/odp/odp-fastpath.ts';
-import { UdpSocket } from '../../datapath/udp-socket.ts';
+import { UdpSocket } from '../../datapath/datagram/udp-socket.ts';
 import { FastPathUnavailableError } from '../../datapath/fastpath/contract.ts';
 import { runCommand } from '../harness/run-command.ts';
 import { ip, requireOvsGuest } from './guest-lab.ts';
