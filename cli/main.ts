@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { configFromEnv, resolveConfig } from '../daemon/config.ts';
-import type { DaemonStatus } from '../daemon/daemon.ts';
+import type { DaemonStatus } from '../daemon/daemon-status.ts';
 import { packageVersion } from '../common/version.ts';
 import { runDaemon } from './daemon-command.ts';
 import { launch } from './launch.ts';

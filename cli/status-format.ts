@@ -1,4 +1,4 @@
-import type { DaemonStatus } from '../daemon/daemon.ts';
+import type { DaemonStatus } from '../daemon/daemon-status.ts';
 import { formatIpamService } from './ipam-commands.ts';
 import { formatRouterSummary, type RouterStatus } from '../router/mesh/status.ts';
 

@@ -6,7 +6,8 @@ import { packageVersion } from '../common/version.ts';
 import type { Datapath } from '../datapath/contract.ts';
 import type { Ipam } from '../ipam/contract.ts';
 import type { DaemonConfig } from './config.ts';
-import { DefaultNetwork, type DefaultNetworkStatus } from './default-network.ts';
+import type { DaemonStatus } from './daemon-status.ts';
+import { DefaultNetwork } from './default-network.ts';
 import { DockerClient } from './docker-client.ts';
 import { DockerSync } from './docker-sync.ts';
 import { PidFile } from './pid-file.ts';
@@ -31,6 +32,17 @@ export interface RouterPart {
   forget(peers: string[]): void;
 }
 
+/** A further long-lived service (DNS and the like): started after the router and IPAM, before
+ *  the plugin, stopped in reverse; its status appears under `services[name]`. */
+export interface ServicePart {
+  readonly name: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  status?(): unknown;
+  /** Control routes it serves on the status API. */
+  routes?(app: Express): void;
+}
+
 export interface DaemonParts {
   datapath: Datapath;
   ipam: Ipam;
@@ -39,18 +51,7 @@ export interface DaemonParts {
   router?: RouterPart;
   /** Extra control routes for the status API (the distributed IPAM's /ip and /peer). */
   httpRoutes?: (app: Express) => void;
-}
-
-export interface DaemonStatus {
-  version: string;
-  pid: number;
-  dataDir: string;
-  uptimeSeconds: number;
-  bridge: { name: string; mtu: number; index: number; up: boolean; mac: string } | { name: string; error: string };
-  plugin: unknown;
-  ipam: ReturnType<Ipam['status']>;
-  defaultNetwork: DefaultNetworkStatus;
-  router?: unknown;
+  services?: ServicePart[];
 }
 
 /** One process per host holding every service; this class only wires and sequences them.
@@ -78,7 +79,10 @@ export class Daemon {
       provider: this,
       metrics: createMetrics(() => this.status()),
       logger: componentLogger(root, 'status-api'),
-      ...(parts.httpRoutes ? { routes: parts.httpRoutes } : {}),
+      routes: (app) => {
+        parts.httpRoutes?.(app);
+        for (const service of parts.services ?? []) service.routes?.(app);
+      },
     });
     const docker = new DockerClient(config.dockerSocket);
     this.dockerSync = new DockerSync({ docker, target: parts.plugin, logger: componentLogger(root, 'docker-sync') });
@@ -108,6 +112,10 @@ export class Daemon {
       }
       await parts.ipam.start();
       this.started.push(() => parts.ipam.stop());
+      for (const service of parts.services ?? []) {
+        await service.start();
+        this.started.push(() => service.stop());
+      }
       await parts.plugin.start();
       this.started.push(() => parts.plugin.stop());
       await parts.plugin.reconcile();
@@ -170,6 +178,7 @@ export class Daemon {
       ipam: parts.ipam.status(),
       defaultNetwork: config.defaultNetwork ? this.defaultNetwork.status() : { name: config.defaultNetworkName, state: 'disabled' },
       ...(parts.router ? { router: parts.router.status() } : {}),
+      services: Object.fromEntries((parts.services ?? []).map((s) => [s.name, s.status?.()])),
     };
   }
 }

@@ -1,5 +1,5 @@
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { DaemonStatus } from './daemon.ts';
+import type { DaemonStatus } from './daemon-status.ts';
 
 interface ConnectionView {
   State: string;
