@@ -3,12 +3,13 @@
 // SHA-256(box.before(theirPublic, ourSecret) ‖ password), and secretbox per framed message.
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
-import nacl from 'tweetnacl';
 
 /** The part of sodium-native we use (it ships no types; a local interface keeps us from
  *  declaring an ambient module that another part may declare differently). */
 interface Sodium {
   crypto_box_keypair(pk: Buffer, sk: Buffer): void;
+  crypto_scalarmult(q: Buffer, n: Buffer, p: Buffer): void;
+  crypto_stream_salsa20(c: Buffer, n: Buffer, k: Buffer): void;
   crypto_secretbox_easy(c: Buffer, m: Buffer, n: Buffer, k: Buffer): void;
   crypto_secretbox_open_easy(m: Buffer, c: Buffer, n: Buffer, k: Buffer): boolean;
 }
@@ -30,10 +31,37 @@ export function generateKeyPair(): BoxKeyPair {
   return { publicKey, secretKey };
 }
 
+// "expand 32-byte k", the Salsa20 constants, little-endian words
+const SIGMA = [0x61707865, 0x3320646e, 0x79622d32, 0x6b206574] as const;
+
+/** NaCl's box.before (Go's box.Precompute): HSalsa20 keyed with the X25519 result, over a zero
+ *  input. sodium-native exposes no HSalsa20, but with a zero input HSalsa20's state is exactly
+ *  Salsa20's for nonce 0 and counter 0, and HSalsa20's words are that block's words 0,5,10,15,
+ *  6,7,8,9 before the final feed-forward; so we take the first keystream block and subtract the
+ *  input words back out (0 at 6..9, sigma at the diagonal). Rejects low-order public keys
+ *  (libsodium refuses an all-zero shared secret), which Go would accept. */
+export function boxBeforeNm(theirPublic: Uint8Array, ourSecret: Uint8Array): Buffer {
+  const shared = Buffer.alloc(32);
+  try {
+    sodium.crypto_scalarmult(shared, toBuffer(ourSecret), toBuffer(theirPublic));
+  } catch {
+    throw new Error('remote public key is a low-order point');
+  }
+  const block = Buffer.alloc(64);
+  sodium.crypto_stream_salsa20(block, Buffer.alloc(8), shared);
+  const out = Buffer.alloc(32);
+  for (let i = 0; i < 4; i++) {
+    out.writeUInt32LE((block.readUInt32LE(i * 20) - SIGMA[i]!) >>> 0, i * 4);
+    out.writeUInt32LE(block.readUInt32LE(24 + i * 4), 16 + i * 4);
+  }
+  shared.fill(0);
+  return out;
+}
+
 /** box.before is HSalsa20 over the X25519 result; a raw scalar multiplication would not match Go's box.Precompute. */
 export function formSessionKey(theirPublic: Uint8Array, ourSecret: Uint8Array, password: Uint8Array): Buffer {
   if (theirPublic.length !== PUBLIC_KEY_SIZE) throw new Error(`remote public key has ${theirPublic.length} bytes`);
-  const shared = nacl.box.before(theirPublic, ourSecret);
+  const shared = boxBeforeNm(theirPublic, ourSecret);
   return createHash('sha256').update(shared).update(password).digest();
 }
 

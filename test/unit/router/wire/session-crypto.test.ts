@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import nacl from 'tweetnacl';
 import {
+  boxBeforeNm,
   connectionCrypto,
   formSessionKey,
   generateKeyPair,
@@ -38,6 +39,20 @@ describe('session crypto', () => {
     const raw = createHash('sha256').update(RAW_X25519).update(password).digest();
     expect(formSessionKey(BOB_PK, ALICE_SK, password).equals(raw)).to.equal(false);
     expect(formSessionKey(BOB_PK, ALICE_SK, Buffer.from('other')).equals(expected)).to.equal(false);
+  });
+
+  it('box.before from libsodium primitives equals NaCl\'s (test vector, and tweetnacl on random keys)', () => {
+    expect(boxBeforeNm(BOB_PK, ALICE_SK).equals(FIRST_KEY)).to.equal(true);
+    expect(boxBeforeNm(ALICE_PK, BOB_SK).equals(FIRST_KEY)).to.equal(true);
+    for (let i = 0; i < 200; i++) {
+      const a = nacl.box.keyPair();
+      const b = nacl.box.keyPair();
+      expect(boxBeforeNm(b.publicKey, a.secretKey).equals(Buffer.from(nacl.box.before(b.publicKey, a.secretKey)))).to.equal(true);
+    }
+  });
+
+  it('box.before refuses a low-order public key (all-zero shared secret)', () => {
+    expect(() => boxBeforeNm(Buffer.alloc(32), ALICE_SK)).to.throw(/low-order/);
   });
 
   it('fresh key pairs agree on the key from both ends', () => {
