@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import type { DaemonConfig } from '../daemon/config.ts';
+import { withTrailingDot, type DaemonConfig } from '../daemon/config.ts';
 
 /** Flags shared by `launch` and `daemon`: launch passes them through to the daemon it starts. */
 export function addDaemonOptions(cmd: Command): Command {
@@ -23,7 +23,13 @@ export function addDaemonOptions(cmd: Command): Command {
     .addOption(new Option('--no-discovery', 'do not connect to peers learnt from other peers'))
     .addOption(new Option('--no-fastdp', 'no kernel fast data path: every connection uses sleeve (env WEAVE_NO_FASTDP)'))
     .addOption(new Option('--fastdp-backend <kind>', 'auto (default: the Open vSwitch datapath where the kernel has it, else vxlan devices), odp or vxlan (env WEAVE_FASTDP_BACKEND)'))
-    .addOption(new Option('--no-router', 'no mesh: a single-host network'));
+    .addOption(new Option('--no-router', 'no mesh: a single-host network'))
+    .addOption(new Option('--no-dns', 'no weaveDNS (env WEAVE_NO_DNS)'))
+    .addOption(new Option('--dns-domain <domain>', 'domain of container names (default weave.local., env WEAVE_DNS_DOMAIN)'))
+    .addOption(new Option('--dns-address <ip>', 'address of the DNS server, put on the weave bridge; point Docker\'s "dns" setting at it (default 169.254.53.53, env WEAVE_DNS_ADDRESS)'))
+    .addOption(new Option('--dns-port <n>', 'UDP and TCP port of the DNS server (default 53)'))
+    .addOption(new Option('--dns-ttl <seconds>', 'TTL of weaveDNS answers (default 1)'))
+    .addOption(new Option('--resolv-conf <path>', 'where upstream DNS servers are read from (default /etc/resolv.conf)'));
 }
 
 export interface DaemonFlags {
@@ -47,6 +53,12 @@ export interface DaemonFlags {
   router?: boolean;
   fastdp?: boolean;
   fastdpBackend?: string;
+  dns?: boolean;
+  dnsDomain?: string;
+  dnsAddress?: string;
+  dnsPort?: string;
+  dnsTtl?: string;
+  resolvConf?: string;
 }
 
 export function flagsToConfig(f: DaemonFlags, peers?: string[]): Partial<DaemonConfig> {
@@ -73,6 +85,12 @@ export function flagsToConfig(f: DaemonFlags, peers?: string[]): Partial<DaemonC
     logLevel: f.logLevel as DaemonConfig['logLevel'] | undefined,
     // commander sets defaultNetwork=true unless --no-default-network is given
     defaultNetwork: f.defaultNetwork === false ? false : undefined,
+    dns: f.dns === false ? false : undefined,
+    dnsDomain: f.dnsDomain === undefined ? undefined : withTrailingDot(f.dnsDomain),
+    dnsAddress: f.dnsAddress,
+    dnsPort: f.dnsPort === undefined ? undefined : Number(f.dnsPort),
+    dnsTtl: f.dnsTtl === undefined ? undefined : Number(f.dnsTtl),
+    resolvConf: f.resolvConf,
   };
 }
 
@@ -95,6 +113,11 @@ export function flagsToArgv(f: DaemonFlags): string[] {
     ['nickname', '--nickname'],
     ['connLimit', '--conn-limit'],
     ['fastdpBackend', '--fastdp-backend'],
+    ['dnsDomain', '--dns-domain'],
+    ['dnsAddress', '--dns-address'],
+    ['dnsPort', '--dns-port'],
+    ['dnsTtl', '--dns-ttl'],
+    ['resolvConf', '--resolv-conf'],
   ];
   for (const [key, flag] of pairs) {
     const v = f[key];
@@ -104,6 +127,7 @@ export function flagsToArgv(f: DaemonFlags): string[] {
   if (f.discovery === false) argv.push('--no-discovery');
   if (f.fastdp === false) argv.push('--no-fastdp');
   if (f.router === false) argv.push('--no-router');
+  if (f.dns === false) argv.push('--no-dns');
   // --password is deliberately not passed on: launch hands it over in WEAVE_PASSWORD
   return argv;
 }

@@ -37,6 +37,21 @@ export const DaemonConfigSchema = z
     nickname: z.string().min(1).optional(),
     /** --ipalloc-init: consensus[=N] | seed=NAME,... | observer; undefined = consensus with N = peers given + 1. */
     ipallocInit: z.string().min(1).optional(),
+    /** weaveDNS; false = --no-dns. */
+    dns: z.boolean(),
+    /** Names are registered as NAME and NAME.<domain>; stored with a trailing dot. */
+    dnsDomain: z
+      .string()
+      .regex(/^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+$/, 'must be a domain name such as weave.local.')
+      .max(200),
+    /** The address the DNS server listens on, put on the weave bridge: what Docker's `dns`
+     *  setting points at (docs/dns.md). */
+    dnsAddress: z.string().regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, 'must be an IPv4 address'),
+    dnsPort: z.number().int().min(1).max(65535),
+    /** Seconds; Weave's default is 1 so that a moved container is found again at once. */
+    dnsTtl: z.number().int().min(0).max(86400),
+    /** Upstream servers for every other name come from here (re-read when it changes). */
+    resolvConf: z.string().min(1),
   })
   .strict();
 
@@ -62,6 +77,14 @@ export const DEFAULTS: DaemonConfig = {
   discovery: true,
   fastdp: true,
   fastdpBackend: 'auto',
+  dns: true,
+  dnsDomain: 'weave.local.',
+  // link-local, so it never collides with a routed network; containers reach it through their
+  // default route (docker_gwbridge), which lets the server tell them apart (docs/dns.md)
+  dnsAddress: '169.254.53.53',
+  dnsPort: 53,
+  dnsTtl: 1,
+  resolvConf: '/etc/resolv.conf',
 };
 
 /** Environment variables a managed plugin or container can be configured with. */
@@ -79,8 +102,16 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<DaemonConfig> {
   if (env.WEAVE_PASSWORD) out.password = env.WEAVE_PASSWORD;
   if (env.WEAVE_NO_FASTDP) out.fastdp = false;
   if (env.WEAVE_FASTDP_BACKEND) out.fastdpBackend = env.WEAVE_FASTDP_BACKEND as DaemonConfig['fastdpBackend'];
+  if (env.WEAVE_NO_DNS) out.dns = false;
+  if (env.WEAVE_DNS_DOMAIN) out.dnsDomain = withTrailingDot(env.WEAVE_DNS_DOMAIN);
+  if (env.WEAVE_DNS_ADDRESS) out.dnsAddress = env.WEAVE_DNS_ADDRESS;
   if (env.WEAVE_PEERS) out.peers = env.WEAVE_PEERS.split(/[\s,]+/).filter((p) => p.length > 0);
   return out;
+}
+
+/** `weave.local` and `weave.local.` name the same domain; we keep the absolute form. */
+export function withTrailingDot(domain: string): string {
+  return domain.endsWith('.') ? domain : `${domain}.`;
 }
 
 export function resolveConfig(...layers: Partial<DaemonConfig>[]): DaemonConfig {

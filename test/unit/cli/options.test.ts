@@ -20,4 +20,12 @@ describe('CLI daemon options', () => {
     expect(flagsToConfig(parse(['--mtu', '1400']))).to.include({ mtu: 1400, defaultNetwork: undefined });
     expect(flagsToConfig(parse(['--no-default-network']))).to.include({ defaultNetwork: false });
   });
+
+  it('carries the DNS flags to the detached daemon and normalises the domain to its absolute form', () => {
+    const argv = ['--no-dns', '--dns-domain', 'corp.example', '--dns-address', '169.254.1.1', '--dns-port', '5353', '--dns-ttl', '5', '--resolv-conf', '/tmp/r.conf'];
+    const flags = parse(argv);
+    expect(parse(flagsToArgv(flags))).to.deep.equal(flags);
+    expect(flagsToConfig(flags)).to.include({ dns: false, dnsDomain: 'corp.example.', dnsAddress: '169.254.1.1', dnsPort: 5353, dnsTtl: 5, resolvConf: '/tmp/r.conf' });
+    expect(flagsToConfig(parse([]))).to.include({ dns: undefined, dnsDomain: undefined });
+  });
 });

@@ -9,6 +9,12 @@ describe('daemon config', () => {
     expect(c.ipallocRange).to.equal('10.32.0.0/12');
     expect(c.pluginSocket).to.equal('/run/docker/plugins/weave.sock');
     expect(c.statusAddr).to.equal('127.0.0.1:6784');
+    expect(c).to.include({ dns: true, dnsDomain: 'weave.local.', dnsAddress: '169.254.53.53', dnsPort: 53, dnsTtl: 1, resolvConf: '/etc/resolv.conf' });
+  });
+
+  it('reads the DNS settings from the environment', () => {
+    const c = resolveConfig(configFromEnv({ WEAVE_NO_DNS: '1', WEAVE_DNS_DOMAIN: 'corp.example', WEAVE_DNS_ADDRESS: '169.254.9.9' }));
+    expect(c).to.include({ dns: false, dnsDomain: 'corp.example.', dnsAddress: '169.254.9.9' });
   });
 
   it('lets later layers override earlier ones and ignores undefined values', () => {
@@ -33,6 +39,10 @@ describe('daemon config', () => {
     ['ipallocRange', '300.1.1.1/8', 'ipallocRange'],
     ['statusAddr', 'localhost', 'statusAddr'],
     ['logLevel', 'loud', 'logLevel'],
+    ['dnsDomain', 'weave..local.', 'dnsDomain'],
+    ['dnsDomain', 'weave.local', 'dnsDomain'],
+    ['dnsAddress', '169.254.53.53/32', 'dnsAddress'],
+    ['dnsTtl', -1, 'dnsTtl'],
   ] as const) {
     it(`refuses ${field}=${String(value)} naming the field`, () => {
       expect(() => resolveConfig({ [field]: value })).to.throw(new RegExp(`invalid configuration: .*${words}`));
