@@ -52,4 +52,8 @@ export interface Datapath {
   deleteLink(name: string): Promise<boolean>;
   getLink(name: string): Promise<LinkInfo | undefined>;
   listLinks(): Promise<LinkInfo[]>;
+  /** Put `cidr` (e.g. "169.254.53.53/32") on the link unless it is there already (idempotent). */
+  ensureAddress(link: string, cidr: string): Promise<void>;
+  /** Remove `cidr` from the link; resolves false if it was not there (idempotent). */
+  removeAddress(link: string, cidr: string): Promise<boolean>;
 }

@@ -123,4 +123,21 @@ export class LinuxDatapath implements Datapath {
   async listLinks(): Promise<LinkInfo[]> {
     return (await this.rtnl.listLinks()).map(toLinkInfo);
   }
+
+  async ensureAddress(link: string, cidr: string): Promise<void> {
+    const present = await this.rtnl.listAddresses(link);
+    if (present.some((a) => a.cidr === cidr)) return;
+    await this.rtnl.addAddress(link, cidr, { replace: true });
+    this.logger.info('address added', { link, cidr });
+  }
+
+  async removeAddress(link: string, cidr: string): Promise<boolean> {
+    const present = await this.rtnl.listAddresses(link).catch((err: unknown) => {
+      if (err instanceof NetlinkError && err.code === 'ENODEV') return [];
+      throw err;
+    });
+    if (!present.some((a) => a.cidr === cidr)) return false;
+    await this.rtnl.deleteAddress(link, cidr);
+    return true;
+  }
 }

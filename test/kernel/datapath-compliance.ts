@@ -131,6 +131,19 @@ export function datapathCompliance(name: string, setup: () => Promise<Compliance
       expect(await datapath.getLink('nosuchlink')).to.equal(undefined);
     });
 
+    it('ensureAddress puts a /32 on the bridge once; removeAddress takes it off, idempotently', async function () {
+      const { datapath, netns } = target();
+      await datapath.ensureBridge({ name: 'wvbr', mtu: 1376 });
+      await datapath.ensureAddress('wvbr', '169.254.53.53/32');
+      await datapath.ensureAddress('wvbr', '169.254.53.53/32');
+      const addrs = (): string[] =>
+        netns.ipJson<{ addr_info: { family: string; local: string; prefixlen: number }[] }[]>('addr', 'show', 'wvbr')[0]!.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`);
+      expect(addrs()).to.deep.equal(['169.254.53.53/32']);
+      expect(await datapath.removeAddress('wvbr', '169.254.53.53/32')).to.equal(true);
+      expect(await datapath.removeAddress('wvbr', '169.254.53.53/32')).to.equal(false);
+      expect(addrs()).to.deep.equal([]);
+    });
+
     it('deleteLink removes the pair and is idempotent', async function () {
       const { datapath, netns } = target();
       expect(await datapath.deleteLink('vethwh2')).to.equal(true);

@@ -12,6 +12,8 @@ type Method = 'createVeth' | 'deleteLink' | 'getLink' | 'listLinks';
 
 export class FakeDatapath implements Datapath {
   readonly links = new Map<string, LinkInfo>();
+  /** link name -> its addresses (CIDR) */
+  readonly addresses = new Map<string, Set<string>>();
   readonly calls: DatapathCall[] = [];
   private nextIndex = 10;
   private macCounter = 1;
@@ -101,5 +103,18 @@ export class FakeDatapath implements Datapath {
   private nextMac(): string {
     const n = this.macCounter++;
     return `02:00:00:00:${((n >> 8) & 0xff).toString(16).padStart(2, '0')}:${(n & 0xff).toString(16).padStart(2, '0')}`;
+  }
+
+  async ensureAddress(link: string, cidr: string): Promise<void> {
+    this.calls.push({ method: 'ensureAddress', args: [link, cidr] });
+    if (!this.links.has(link)) throw new Error(`no such device ${link}`);
+    const set = this.addresses.get(link) ?? new Set<string>();
+    set.add(cidr);
+    this.addresses.set(link, set);
+  }
+
+  async removeAddress(link: string, cidr: string): Promise<boolean> {
+    this.calls.push({ method: 'removeAddress', args: [link, cidr] });
+    return this.addresses.get(link)?.delete(cidr) ?? false;
   }
 }
