@@ -129,6 +129,11 @@ export function teardownLabSync(layout: LabLayout): string[] {
   }
 
   if (netnsExists(layout.wireNetns)) {
+    // servers a test started on the wire (the lab's upstream DNS)
+    const wire = { netns: netnsIdentity(layout.wireNetns), cgroupName: `${layout.cgroupName(1)}-wire-has-no-cgroup` };
+    stopPidsSync(findHostPids(wire), 3000);
+    const wireLeft = findHostPids(wire);
+    if (wireLeft.length) problems.push(`wire: processes still alive: ${wireLeft.join(' ')}`);
     const r = runCommandSync('ip', ['netns', 'del', layout.wireNetns], { allowFail: true });
     if (r.code !== 0) problems.push(`cannot delete netns ${layout.wireNetns}: ${r.stderr.trim()}`);
   }

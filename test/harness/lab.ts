@@ -15,6 +15,7 @@ import { ownerRecord, sweepStaleLabs } from './stale-labs.ts';
 import { waitFor } from './wait.ts';
 
 const HOLDER_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'holder.sh');
+const UPSTREAM_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'lab-dns-upstream.ts');
 
 export interface LabOptions {
   hosts: number;
@@ -24,6 +25,15 @@ export interface LabOptions {
   dockerd?: string;
   /** How long to wait for each engine to answer (default 30 s). */
   engineTimeoutMs?: number;
+  /** Written to every host's /etc/docker/daemon.json before its engine starts: the one-time
+   *  host settings a user makes (e.g. `{ dns: ['169.254.53.53'] }` for weaveDNS). */
+  daemonJson?: Record<string, unknown>;
+}
+
+/** A DNS server for the lab's "outside world" (lab-dns-upstream.ts), on the wire. */
+export interface LabUpstreamDns {
+  address: string;
+  pid: number;
 }
 
 function newLabId(): string {
@@ -91,7 +101,7 @@ export class Lab {
     lab.arm();
     try {
       await lab.makeWire();
-      const holders = await Promise.all(Array.from({ length: n }, (_, i) => lab.makeHost(i + 1)));
+      const holders = await Promise.all(Array.from({ length: n }, (_, i) => lab.makeHost(i + 1, opts.daemonJson)));
       holders.forEach((pid, i) => lab.hosts.push(new LabHost(i + 1, layout, pid, dockerd)));
       log(`lab ${layout.id}: namespaces ready (${since()})`);
       for (const h of lab.hosts) startEngine(h.engine);
@@ -105,6 +115,26 @@ export class Lab {
       const extra = problems.length ? `\n(teardown after the failure left: ${problems.join('; ')})` : '';
       throw new Error(`Lab.up of lab ${layout.id} failed: ${(err as Error).message}${extra}`, { cause: err });
     }
+  }
+
+  /** Starts an authoritative DNS server for `zone` (name -> IPv4) on the wire's own address, where
+   *  every host reaches it; down() stops it (it lives in the wire netns). */
+  async startUpstreamDns(zone: Record<string, string>): Promise<LabUpstreamDns> {
+    const ready = join(this.layout.dir, `upstream-dns-${Date.now()}.ready`);
+    const zoneArg = Object.entries(zone).map(([name, ip]) => `${name}=${ip}`).join(',');
+    spawnDetached('nsenter', [`--net=/run/netns/${this.layout.wireNetns}`, '--', process.execPath, '--import', 'tsx', UPSTREAM_SCRIPT,
+      '--listen', UNDERLAY_GATEWAY, '--zone', zoneArg, '--ready', ready], join(this.layout.dir, 'upstream-dns.log'));
+    const pid = await waitFor(() => {
+      try {
+        const s = readFileSync(ready, 'utf8').trim();
+        return /^\d+$/.test(s) ? Number(s) : undefined;
+      } catch {
+        return undefined;
+      }
+    }, { timeoutMs: 15_000, intervalMs: 50, what: 'the lab upstream DNS server' }).catch((err: Error) => {
+      throw new Error(`${err.message}\n${tail(join(this.layout.dir, 'upstream-dns.log'), 20)}`);
+    });
+    return { address: UNDERLAY_GATEWAY, pid };
   }
 
   /** Stops everything of the lab and removes its namespaces, cgroups and state. Idempotent. */
@@ -146,10 +176,11 @@ export class Lab {
   }
 
   /** Netns with eth0 on the wire, then the holder; returns the holder's PID. */
-  private async makeHost(k: number): Promise<number> {
+  private async makeHost(k: number, daemonJson?: Record<string, unknown>): Promise<number> {
     const L = this.layout;
     const f = L.hostFiles(k);
     for (const d of [f.run, f.etcDocker, f.dockerData, f.weaveData]) mkdirSync(d, { recursive: true });
+    if (daemonJson) writeFileSync(join(f.etcDocker, 'daemon.json'), JSON.stringify(daemonJson, null, 2));
     const ns = L.hostNetns(k);
     const w = L.wireNetns;
     await ip('netns', 'add', ns);
