@@ -98,6 +98,16 @@ function parseReverseName(lname: string): Ipv4Addr | undefined {
   return ((o[3]! << 24) | (o[2]! << 16) | (o[1]! << 8) | o[0]!) >>> 0;
 }
 
+/** Refuses section counts the packet cannot hold (a question takes at least 5 bytes, a record
+ *  11) before dns-packet sees it: dns-packet allocates arrays of the header's counts, and
+ *  65535-element arrays for every junk packet cost milliseconds each. */
+function checkCounts(msg: Buffer): void {
+  if (msg.length < 12) return; // dns-packet refuses it
+  const qd = msg.readUInt16BE(4);
+  const rr = msg.readUInt16BE(6) + msg.readUInt16BE(8) + msg.readUInt16BE(10);
+  if (12 + 5 * qd + 11 * rr > msg.length) throw new Error(`section counts (${qd} questions, ${rr} records) exceed the ${msg.length}-byte packet`);
+}
+
 export class DnsServer {
   readonly #opts: DnsServerOptions;
   readonly #domain: string; // lower case, no trailing dot
@@ -229,6 +239,7 @@ export class DnsServer {
     this.#stats.received++;
     let query: DecodedPacket;
     try {
+      checkCounts(msg);
       query = dnsPacket.decode(msg);
     } catch (err) {
       return this.#undecodable(msg, client, errText(err));
@@ -380,6 +391,7 @@ export class DnsServer {
     for (const server of servers) {
       try {
         const raw = client.protocol === 'tcp' ? await this.#exchangeTcp(server, out) : await this.#exchangeUdp(server, out);
+        checkCounts(raw);
         const resp = dnsPacket.decode(raw);
         if (resp.type !== 'response' || resp.id !== out.readUInt16BE(0)) throw new Error('reply does not match the query');
         this.#stats.forwarded++;
