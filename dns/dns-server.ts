@@ -245,7 +245,7 @@ export class DnsServer {
       return this.#undecodable(msg, client, errText(err));
     }
     try {
-      return await this.#answer(query, client);
+      return await this.#answer(query, msg, client);
     } catch (err) {
       this.#stats.internalErrors++;
       this.#log.warn('DNS query handling failed', { client: client.address, error: errText(err) });
@@ -270,7 +270,7 @@ export class DnsServer {
     return dnsPacket.encode({ type: 'response', id: msg.readUInt16BE(0), flags: (flags & OPCODE_MASK) | RCODE.FORMERR, questions: [] });
   }
 
-  async #answer(query: DecodedPacket, client: Client): Promise<Buffer | undefined> {
+  async #answer(query: DecodedPacket, raw: Buffer, client: Client): Promise<Buffer | undefined> {
     if (query.type === 'response') return this.#dropped(client, 'a response, not a query');
     const opcode = ((query.flags ?? 0) & OPCODE_MASK) >> 11;
     if (opcode !== 0) {
@@ -287,7 +287,7 @@ export class DnsServer {
       return this.#encode(this.#reply(query, RCODE.FORMERR, []), query, client);
     }
     const local = q.class === 'IN' || q.class === undefined ? this.#answerLocally(query, q, client) : undefined;
-    return local ?? (await this.#forward(query, client));
+    return local ?? (await this.#forward(query, raw, client));
   }
 
   /** Our answer, or undefined when the name is not ours to answer. */
@@ -380,22 +380,24 @@ export class DnsServer {
 
   // --- forwarding ---
 
-  async #forward(query: DecodedPacket, client: Client): Promise<Buffer | undefined> {
+  async #forward(query: DecodedPacket, raw: Buffer, client: Client): Promise<Buffer | undefined> {
     let servers: UpstreamServer[] = [];
     try {
       servers = await this.#opts.upstream.servers();
     } catch (err) {
       this.#log.warn('cannot get upstream DNS servers', { error: errText(err) });
     }
-    const out = dnsPacket.encode({ ...query, id: Math.floor(this.#random() * 0x10000) & 0xffff });
+    // the client's bytes as they came, under an ID of ours
+    const out = Buffer.from(raw);
+    out.writeUInt16BE(Math.floor(this.#random() * 0x10000) & 0xffff, 0);
     for (const server of servers) {
       try {
-        const raw = client.protocol === 'tcp' ? await this.#exchangeTcp(server, out) : await this.#exchangeUdp(server, out);
-        checkCounts(raw);
-        const resp = dnsPacket.decode(raw);
+        const answer = client.protocol === 'tcp' ? await this.#exchangeTcp(server, out) : await this.#exchangeUdp(server, out);
+        checkCounts(answer);
+        const resp = dnsPacket.decode(answer);
         if (resp.type !== 'response' || resp.id !== out.readUInt16BE(0)) throw new Error('reply does not match the query');
         this.#stats.forwarded++;
-        const reply = Buffer.from(raw);
+        const reply = Buffer.from(answer);
         reply.writeUInt16BE(query.id ?? 0, 0);
         if (reply.length <= this.#maxReply(query, client)) return reply;
         this.#stats.truncated++;
@@ -412,7 +414,10 @@ export class DnsServer {
     const timeoutMs = this.#opts.upstreamTimeoutMs ?? 5000;
     return new Promise((resolve, reject) => {
       const sock = dgram.createSocket(net.isIPv6(server.address) ? 'udp6' : 'udp4');
+      let settled = false;
       const done = (err: Error | undefined, reply?: Buffer): void => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         sock.close();
         if (err) reject(err);
@@ -434,7 +439,10 @@ export class DnsServer {
     return new Promise((resolve, reject) => {
       const sock = net.connect({ host: server.address, port: server.port });
       let got = Buffer.alloc(0);
+      let settled = false;
       const done = (err: Error | undefined, reply?: Buffer): void => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         sock.destroy();
         if (err) reject(err);
