@@ -25,8 +25,11 @@ export interface NameTable {
   reverseLookup(addr: Ipv4Addr): Entry[];
 }
 
-/** Which entries a client may see; undefined = all. */
-export type ScopeHook = (clientAddress: string) => ((entry: Entry) => boolean) | undefined;
+/** Which entries a client may see; undefined = all. May look the client up (the daemon asks
+ *  Docker when a container queries before its start event was seen). */
+export type ScopeHook = (
+  clientAddress: string,
+) => ((entry: Entry) => boolean) | undefined | Promise<((entry: Entry) => boolean) | undefined>;
 
 export interface DnsServerOptions {
   table: NameTable;
@@ -286,17 +289,19 @@ export class DnsServer {
       this.#log.debug('answering FORMERR: not exactly one question', { client: client.address, questions: questions.length });
       return this.#encode(this.#reply(query, RCODE.FORMERR, []), query, client);
     }
-    const local = q.class === 'IN' || q.class === undefined ? this.#answerLocally(query, q, client) : undefined;
+    const local = q.class === 'IN' || q.class === undefined ? await this.#answerLocally(query, q, client) : undefined;
     return local ?? (await this.#forward(query, raw, client));
   }
 
   /** Our answer, or undefined when the name is not ours to answer. */
-  #answerLocally(query: DecodedPacket, q: Question, client: Client): Buffer | undefined {
+  async #answerLocally(query: DecodedPacket, q: Question, client: Client): Promise<Buffer | undefined> {
     const lname = normalise(q.name);
-    const visible = this.#opts.scope?.(client.address);
+    const reverse = parseReverseName(lname);
+    const ours = reverse !== undefined || lname === this.#domain || lname.endsWith(`.${this.#domain}`) || (lname !== '' && !lname.includes('.'));
+    // only names we may answer need the client's scope (it may cost a Docker lookup)
+    const visible = ours ? await this.#opts.scope?.(client.address) : undefined;
     const see = (es: Entry[]): Entry[] => (visible ? es.filter(visible) : es);
 
-    const reverse = parseReverseName(lname);
     if (reverse !== undefined) {
       if (q.type !== 'PTR') return undefined;
       const hit = see(this.#opts.table.reverseLookup(reverse))[0];

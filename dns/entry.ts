@@ -1,6 +1,7 @@
 // One weaveDNS record as Weave Net's nameserver keeps and gossips it (nameserver/entry.go):
 // a (hostname, origin peer, container, IPv4 address) tuple with a version and a tombstone time.
 
+import { formatIpv4, parseIpv4 } from '../common/ipv4.ts';
 import type { PeerName } from '../common/peer-identity.ts';
 
 /** IPv4 address as an unsigned 32-bit number (Weave's address.Address, a uint32). */
@@ -59,16 +60,9 @@ export function supersedes(incoming: Entry, current: Entry): boolean {
   return incoming.tombstone > current.tombstone;
 }
 
-export function parseIpv4Addr(text: string): Ipv4Addr {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  const parts = m ? m.slice(1).map(Number) : [];
-  if (parts.length !== 4 || parts.some((p) => p > 255)) throw new Error(`not an IPv4 address: ${JSON.stringify(text)}`);
-  return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
-}
-
-export function formatIpv4Addr(addr: Ipv4Addr): string {
-  return [addr >>> 24, (addr >>> 16) & 255, (addr >>> 8) & 255, addr & 255].join('.');
-}
+/** Dotted quad -> Ipv4Addr (the shared parser: no leading zeros, octets ≤ 255). */
+export const parseIpv4Addr = parseIpv4;
+export const formatIpv4Addr = formatIpv4;
 
 export function describeEntry(e: Entry): string {
   return `${e.hostname} -> ${formatIpv4Addr(e.addr)} (container ${e.containerId}, origin ${e.origin}, v${e.version}${e.tombstone ? `, deleted at ${e.tombstone}` : ''})`;

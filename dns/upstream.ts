@@ -86,6 +86,11 @@ export class ResolvConfUpstream implements UpstreamSource {
     this.#localAddresses = opts.localAddresses ?? allLocalAddresses;
   }
 
+  /** The list as last read, without checking the file (for status). */
+  current(): UpstreamServer[] {
+    return [...this.#servers];
+  }
+
   async servers(): Promise<UpstreamServer[]> {
     if (this.#clock() - this.#checkedAt >= this.#intervalMs) {
       this.#pending ??= this.#refresh().finally(() => (this.#pending = undefined));

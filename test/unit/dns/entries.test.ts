@@ -21,8 +21,8 @@ describe('dns/entries', () => {
     expect(ip('10.32.0.1')).to.equal(0x0a200001);
     expect(ip('255.255.255.255')).to.equal(0xffffffff);
     expect(formatIpv4Addr(0xc0a80101)).to.equal('192.168.1.1');
-    expect(() => ip('1.2.3.256')).to.throw(/not an IPv4/);
-    expect(() => ip('1.2.3')).to.throw(/not an IPv4/);
+    expect(() => ip('1.2.3.256')).to.throw(/invalid IPv4 address/);
+    expect(() => ip('1.2.3')).to.throw(/invalid IPv4 address/);
   });
 
   it('adds once per identity, looks names up case-insensitively, keeps the case given', () => {
