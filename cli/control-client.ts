@@ -27,3 +27,18 @@ export function postJson(addr: string, path: string, body: unknown, timeoutMs = 
     req.end(payload);
   });
 }
+
+/** A request with no body whose reply is text (Weave's plain-text control routes). */
+export function httpText(addr: string, method: string, path: string, timeoutMs = 15_000): Promise<{ status: number; body: string }> {
+  const { host, port } = parseAddr(addr);
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port, path, method, timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', (err) => reject(new DaemonUnreachableError(addr, err.message)));
+    req.end();
+  });
+}

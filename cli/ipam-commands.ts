@@ -1,11 +1,9 @@
 // `weave rmpeer` and the IPAM views of `weave status`, in Weave's formats.
 
-import { request } from 'node:http';
 import type { Command } from 'commander';
-import { parseAddr } from '../daemon/status-api.ts';
 import type { IpamStatus } from '../ipam/contract.ts';
 import type { RingAllocatorStatus } from '../ipam/ring-allocator.ts';
-import { DaemonUnreachableError } from './status-client.ts';
+import { httpText } from './control-client.ts';
 
 /** One line per peer owning space: Weave's `weave status ipam`. */
 export function formatIpamOwners(ring: RingAllocatorStatus): string {
@@ -35,20 +33,6 @@ export function formatIpamService(ipam: IpamStatus): string[] {
   if (ring.WaitReason) out.push(row('Waiting', ring.WaitReason));
   out.push(row('Range', ring.Range), row('DefaultSubnet', ipam.defaultSubnet));
   return out;
-}
-
-function httpText(addr: string, method: string, path: string, timeoutMs = 15_000): Promise<{ status: number; body: string }> {
-  const { host, port } = parseAddr(addr);
-  return new Promise((resolve, reject) => {
-    const req = request({ host, port, path, method, timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', (err) => reject(new DaemonUnreachableError(addr, err.message)));
-    req.end();
-  });
 }
 
 /** `weave rmpeer <name|nickname>...`: take over the address space of peers that are gone for

@@ -10,6 +10,7 @@ import { formatStatus } from './status-format.ts';
 import { stop } from './stop.ts';
 import { postJson } from './control-client.ts';
 import { addIpamCommands, formatIpamOwners } from './ipam-commands.ts';
+import { addDnsCommands, formatDnsEntries } from './dns-commands.ts';
 import { formatConnections, formatPeers, type RouterStatus } from '../router/mesh/status.ts';
 
 function exitWith(p: Promise<number>): void {
@@ -56,6 +57,7 @@ const SUBVIEWS: Record<string, (st: DaemonStatus, json: boolean) => string> = {
       : st.ipam.ring
         ? formatIpamOwners(st.ipam.ring)
         : formatStatus({ ...st, router: undefined }).split('\n').filter((l) => /IPAM|allocated/.test(l)).join('\n'),
+  dns: formatDnsEntries,
 };
 
 program
@@ -98,6 +100,7 @@ for (const [verb, desc] of [
 }
 
 addIpamCommands(program, statusAddr, exitWith);
+addDnsCommands(program, statusAddr, exitWith);
 
 program
   .command('stop')

@@ -1,5 +1,6 @@
 import type { DaemonStatus } from '../daemon/daemon-status.ts';
 import { formatIpamService } from './ipam-commands.ts';
+import { formatDnsService } from './dns-commands.ts';
 import { formatRouterSummary, type RouterStatus } from '../router/mesh/status.ts';
 
 interface PluginStatusView {
@@ -39,5 +40,7 @@ export function formatStatus(st: DaemonStatus): string {
   lines.push(...formatIpamService(st.ipam));
   lines.push(row('IPAM', `range ${st.ipam.range}, default subnet ${st.ipam.defaultSubnet}`));
   for (const p of st.ipam.pools) lines.push(row('', `${p.subnet}${p.range !== p.subnet ? ` range ${p.range}` : ''}: ${p.allocated} allocated, ${p.free} free`));
+  const dns = formatDnsService(st);
+  if (dns.length > 0) lines.push('', ...dns);
   return lines.join('\n');
 }
