@@ -26,6 +26,10 @@ const EVENT_FILTERS: DockerEventFilters = {
   event: ['start', 'die', 'destroy', 'rename', 'connect', 'disconnect'],
 };
 
+/** Far above any real event (a few hundred bytes): a bound, so a stream without newlines cannot
+ *  grow our memory. */
+const MAX_EVENT_LINE = 1 << 20;
+
 type Loaded = { kind: 'running'; info: ContainerInfo } | { kind: 'gone' } | { kind: 'bad' };
 
 /** Keeps a live view of the running containers and their network attachments from the Engine
@@ -137,16 +141,23 @@ export class ContainerWatcher extends RetryingService {
     };
     enqueue(async () => {
       await this.resync(signal);
+      if (signal.aborted) return;
       listed = true;
       this.connected_ = true;
       this.syncs_++;
     });
 
     let pending = '';
-    stream.on('data', (chunk: Buffer | string) => {
-      pending += chunk.toString();
+    // decoded by the stream, so a character split across chunks arrives whole
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      pending += chunk;
       const lines = pending.split('\n');
       pending = lines.pop() ?? '';
+      if (pending.length > MAX_EVENT_LINE) {
+        logger.warn('dropping an over-long Engine API event line', { length: pending.length });
+        pending = '';
+      }
       for (const line of lines) {
         if (line.trim() === '') continue;
         const ev = parseEvent(line);
@@ -160,7 +171,9 @@ export class ContainerWatcher extends RetryingService {
     await new Promise<void>((resolve) => {
       stream.once('end', resolve);
       stream.once('close', resolve);
-      stream.once('error', (err: unknown) => {
+      // on, not once: an aborted response can report more than one error, and an 'error' with no
+      // listener would take the whole daemon down
+      stream.on('error', (err: unknown) => {
         if (!signal.aborted) logger.info('docker event stream failed', { error: message(err) });
         resolve();
       });
