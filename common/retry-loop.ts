@@ -5,12 +5,20 @@ export class RetryLoop {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private delay: number;
+  private readonly firstDelayMs: number;
 
   constructor(
     private readonly attempt: () => Promise<'done' | 'retry'>,
     private readonly opts: { firstDelayMs?: number; maxDelayMs?: number } = {},
   ) {
-    this.delay = opts.firstDelayMs ?? 500;
+    this.firstDelayMs = opts.firstDelayMs ?? 500;
+    this.delay = this.firstDelayMs;
+  }
+
+  /** Back to the first delay: for an attempt that made progress before it failed (a stream that
+   *  ran for a while), so the next outage is retried quickly rather than at the longest delay. */
+  resetBackoff(): void {
+    this.delay = this.firstDelayMs;
   }
 
   /** The delay before the next retry (for logs). */

@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import Dockerode from 'dockerode';
 
 export interface DockerNetworkSummary {
   Name: string;
@@ -17,17 +17,29 @@ export class DockerApiError extends Error {
   }
 }
 
-/** The few Engine API calls the daemon makes, over the unix socket with a hard timeout. Never
- *  used on a plugin request path: dockerd calls plugins before it serves its API (deadlock). */
+/** Engine API event filters (`GET /events?filters=`): keys AND together, values within a key OR. */
+export type DockerEventFilters = Record<string, string[]>;
+
+/** The Engine API calls the daemon makes, over the unix socket. Never used on a plugin request
+ *  path: dockerd calls plugins before it serves its API (deadlock). Every call fails as a
+ *  DockerApiError (statusCode set when dockerd answered), so callers need not know dockerode. */
 export class DockerClient {
+  /** Request/response calls: an idle socket past the timeout is a hung dockerd, not a slow one. */
+  private readonly api: Dockerode;
+  /** The event stream is idle for as long as nothing happens, so it must not share that timeout. */
+  private readonly streams: Dockerode;
+
   constructor(
-    private readonly socketPath: string,
-    private readonly timeoutMs = 10_000,
-  ) {}
+    socketPath: string,
+    timeoutMs = 10_000,
+  ) {
+    this.api = new Dockerode({ socketPath, timeout: timeoutMs });
+    this.streams = new Dockerode({ socketPath });
+  }
 
   async ping(): Promise<boolean> {
     try {
-      await this.call('GET', '/_ping');
+      await this.call('ping', () => this.api.ping());
       return true;
     } catch {
       return false;
@@ -35,77 +47,74 @@ export class DockerClient {
   }
 
   async findNetwork(name: string): Promise<DockerNetworkSummary | undefined> {
-    const filters = encodeURIComponent(JSON.stringify({ name: [name] }));
-    const list = (await this.call('GET', `/networks?filters=${filters}`)) as DockerNetworkSummary[];
+    const list = (await this.call(`list networks named ${name}`, () => this.api.listNetworks({ filters: { name: [name] } }))) as DockerNetworkSummary[];
     // the name filter matches substrings; only an exact match counts
     return list.find((n) => n.Name === name);
   }
 
   async listNetworkIds(): Promise<string[]> {
-    const list = (await this.call('GET', '/networks')) as DockerNetworkSummary[];
+    const list = (await this.call('list networks', () => this.api.listNetworks())) as DockerNetworkSummary[];
     return list.map((n) => n.Id);
   }
 
   /** Endpoint IDs of the containers attached to a network; undefined when it does not exist. */
   async networkEndpoints(id: string): Promise<string[] | undefined> {
+    const net = (await this.inspectNetwork(id)) as { Containers?: Record<string, { EndpointID?: string }> } | undefined;
+    if (net === undefined) return undefined;
+    return Object.values(net.Containers ?? {})
+      .map((c) => c.EndpointID)
+      .filter((e): e is string => typeof e === 'string' && e.length > 0);
+  }
+
+  async createNetwork(body: Record<string, unknown>): Promise<{ Id: string }> {
+    const net = await this.call(`create network ${String(body['Name'])}`, () => this.api.createNetwork(body as unknown as Dockerode.NetworkCreateOptions));
+    return { Id: net.id };
+  }
+
+  /** Raw `GET /networks/{id}` (by ID or name); undefined when it does not exist. Left unknown:
+   *  callers validate what they use, since a bad answer must not crash a long-lived service. */
+  async inspectNetwork(idOrName: string): Promise<unknown> {
+    return this.orUndefinedOn404(() => this.call(`inspect network ${idOrName}`, () => this.api.getNetwork(idOrName).inspect()));
+  }
+
+  /** IDs of the running containers. */
+  async listRunningContainerIds(): Promise<string[]> {
+    const list = await this.call('list containers', () => this.api.listContainers());
+    return list.map((c) => c.Id).filter((id): id is string => typeof id === 'string' && id.length > 0);
+  }
+
+  /** Raw `GET /containers/{id}/json`; undefined when the container does not exist (any more). */
+  async inspectContainer(id: string): Promise<unknown> {
+    return this.orUndefinedOn404(() => this.call(`inspect container ${id}`, () => this.api.getContainer(id).inspect()));
+  }
+
+  /** The event stream (newline-separated JSON objects) from now on. It ends or errors when dockerd
+   *  goes away; `signal` ends it from our side. */
+  async events(filters: DockerEventFilters, signal: AbortSignal): Promise<NodeJS.ReadableStream> {
+    return this.call('follow events', () => this.streams.getEvents({ filters, abortSignal: signal }));
+  }
+
+  private async orUndefinedOn404(fn: () => Promise<unknown>): Promise<unknown> {
     try {
-      const net = (await this.call('GET', `/networks/${encodeURIComponent(id)}`)) as { Containers?: Record<string, { EndpointID?: string }> };
-      return Object.values(net.Containers ?? {})
-        .map((c) => c.EndpointID)
-        .filter((e): e is string => typeof e === 'string' && e.length > 0);
+      return await fn();
     } catch (err) {
       if (err instanceof DockerApiError && err.statusCode === 404) return undefined;
       throw err;
     }
   }
 
-  async createNetwork(body: Record<string, unknown>): Promise<{ Id: string }> {
-    return (await this.call('POST', '/networks/create', body)) as { Id: string };
-  }
-
-  private call(method: string, path: string, body?: unknown): Promise<unknown> {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          socketPath: this.socketPath,
-          method,
-          path,
-          headers: payload ? { 'Content-Type': 'application/json', 'Content-Length': payload.length } : {},
-          timeout: this.timeoutMs,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            const status = res.statusCode ?? 0;
-            if (status < 200 || status >= 300) {
-              let message = text.trim();
-              try {
-                message = (JSON.parse(text) as { message?: string }).message ?? message;
-              } catch {
-                // not JSON: keep the raw text
-              }
-              reject(new DockerApiError(`docker ${method} ${path}: ${status} ${message}`, status));
-              return;
-            }
-            if (text.length === 0 || !(res.headers['content-type'] ?? '').includes('json')) {
-              resolve(text);
-              return;
-            }
-            try {
-              resolve(JSON.parse(text));
-            } catch (err) {
-              reject(err);
-            }
-          });
-        },
-      );
-      req.on('timeout', () => req.destroy(new DockerApiError(`docker ${method} ${path}: timed out after ${this.timeoutMs} ms`)));
-      req.on('error', reject);
-      if (payload) req.write(payload);
-      req.end();
-    });
+  /** Runs one dockerode call and turns its errors (docker-modem's carry statusCode and the JSON
+   *  body with dockerd's message) into DockerApiError. */
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const e = err as { statusCode?: unknown; json?: { message?: unknown }; message?: unknown; code?: unknown };
+      const status = typeof e.statusCode === 'number' ? e.statusCode : undefined;
+      const detail = typeof e.json?.message === 'string' ? e.json.message : typeof e.message === 'string' ? e.message : String(err);
+      // docker-modem ends a request that went idle past the timeout with a bare socket reset
+      const message = status === undefined && e.code === 'ECONNRESET' ? `${detail} (no answer in time?)` : detail;
+      throw new DockerApiError(`docker ${what}: ${status !== undefined ? `${status} ` : ''}${message}`, status);
+    }
   }
 }

@@ -42,4 +42,18 @@ describe('RetryLoop', () => {
     await new Promise((r) => setTimeout(r, 40));
     expect(calls).to.equal(seen);
   });
+
+  it('resetBackoff makes the next retry wait the first delay again', async () => {
+    const delays: number[] = [];
+    const loop: RetryLoop = new RetryLoop(() => {
+      delays.push(loop.nextDelayMs);
+      if (delays.length === 3) loop.resetBackoff();
+      return Promise.resolve(delays.length < 5 ? 'retry' : 'done');
+    }, { firstDelayMs: 5, maxDelayMs: 1_000 });
+    loop.start();
+    await new Promise((r) => setTimeout(r, 150));
+    // nextDelayMs seen by each attempt: 5, 10, 20; the reset makes the next wait 5, so the
+    // fourth attempt sees it doubled from 5 (10), not from 20 (40)
+    expect(delays).to.deep.equal([5, 10, 20, 10, 20]);
+  });
 });
