@@ -94,8 +94,10 @@ export class ResolvConfUpstream implements UpstreamSource {
   async servers(): Promise<UpstreamServer[]> {
     if (this.#clock() - this.#checkedAt >= this.#intervalMs) {
       this.#pending ??= this.#refresh().finally(() => (this.#pending = undefined));
-      await this.#pending;
     }
+    // a read in progress (even one another caller started) decides the answer: the first queries
+    // arrive together (A and AAAA) and must not see the empty list from before the first read
+    if (this.#pending) await this.#pending;
     return [...this.#servers];
   }
 

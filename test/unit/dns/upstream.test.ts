@@ -33,6 +33,13 @@ describe('dns/upstream', () => {
     expect(await otherPort.servers()).to.have.length(3);
   });
 
+  it('callers that arrive together during the first read all get its servers, not an empty list', async () => {
+    writeFileSync(path, 'nameserver 198.18.0.254\n');
+    const u = new ResolvConfUpstream({ path });
+    const [a, b, c] = await Promise.all([u.servers(), u.servers(), u.servers()]);
+    for (const list of [a, b, c]) expect(list.map((s) => s.address)).to.deep.equal(['198.18.0.254']);
+  });
+
   it('re-reads the file only when its mtime changed, at most every 5 s', async () => {
     let clock = 0;
     writeFileSync(path, 'nameserver 10.0.0.1\n');
