@@ -11,6 +11,8 @@ import { RouterService } from '../router/router-service.ts';
 import { TapCapture } from '../datapath/capture/tap-capture.ts';
 import { UdpSockets } from '../datapath/datagram/udp-sockets.ts';
 import { chooseFastPath } from './fastpath-choice.ts';
+import { buildDnsPart } from './dns-part.ts';
+import type { DnsMesh } from '../dns/dns-service.ts';
 import type { DaemonConfig } from './config.ts';
 import type { DaemonParts } from './daemon.ts';
 
@@ -52,7 +54,18 @@ export function assembleParts(config: DaemonConfig, root: Logger): DaemonParts {
   const httpRoutes = ringIpam
     ? (app: Express): void => mountIpamApi(app, { allocator: ringIpam.allocator, defaultSubnet: config.ipallocDefaultSubnet, logger: componentLogger(root, 'ipam-api') })
     : undefined;
-  return { datapath, ipam, plugin, ...(router ? { router } : {}), ...(httpRoutes ? { httpRoutes } : {}) };
+  const services = config.dns
+    ? [
+        buildDnsPart({
+          config,
+          datapath,
+          // without a mesh the names stay on this host; the origin name then only labels them
+          ...(router ? { mesh: () => dnsMeshOf(router) } : { localName: '00:00:00:00:00:00' }),
+          logger: root,
+        }),
+      ]
+    : [];
+  return { datapath, ipam, plugin, ...(router ? { router } : {}), ...(httpRoutes ? { httpRoutes } : {}), services };
 }
 
 function buildRouter(config: DaemonConfig, root: Logger): RouterService {
@@ -93,5 +106,16 @@ function ipamMeshOf(router: RouterService): IpamMesh {
     newGossip: (channel, gossiper) => mesh.newGossip(channel, gossiper),
     knownPeers: () => mesh.status().Peers.map((p) => ({ name: p.Name, nickname: p.NickName })),
     reachable: (name) => name === identity.name || mesh.connections().some((c) => c.remote.name === name) || mesh.unicastNextHop(name) !== undefined,
+  };
+}
+
+/** DNS's narrow view of the running mesh router. */
+function dnsMeshOf(router: RouterService): DnsMesh {
+  const { mesh, identity } = router.meshAccess();
+  return {
+    ourName: identity.name,
+    newGossip: (channel, gossiper) => mesh.newGossip(channel, gossiper),
+    knownPeer: (name) => mesh.peer(name) !== undefined,
+    onPeerRemoved: (listener) => mesh.onPeerRemoved((p) => listener(p.name)),
   };
 }

@@ -105,6 +105,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<DaemonConfig> {
   if (env.WEAVE_NO_DNS) out.dns = false;
   if (env.WEAVE_DNS_DOMAIN) out.dnsDomain = withTrailingDot(env.WEAVE_DNS_DOMAIN);
   if (env.WEAVE_DNS_ADDRESS) out.dnsAddress = env.WEAVE_DNS_ADDRESS;
+  if (env.WEAVE_RESOLV_CONF) out.resolvConf = env.WEAVE_RESOLV_CONF;
   if (env.WEAVE_PEERS) out.peers = env.WEAVE_PEERS.split(/[\s,]+/).filter((p) => p.length > 0);
   return out;
 }
