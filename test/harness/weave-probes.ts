@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { LabHost } from './lab-host.ts';
 import { waitFor } from './wait.ts';
@@ -177,4 +177,34 @@ export async function waitForDockerNetwork(h: LabHost, name: string, timeoutMs =
 export async function pingFrom(h: LabHost, container: string, ip: string, count = 1): Promise<boolean> {
   const r = await h.tryDocker(['exec', container, 'ping', '-c', String(count), '-W', '2', ip], { timeoutMs: 15_000 });
   return r.code === 0 && new RegExp(`${count} packets received`).test(r.stdout);
+}
+
+/** Watches weaveDNS on host `h` (its API, every 10 ms, from inside the host) until `name` does
+ *  (`present`) or does not (`absent`) have `ip` ('*': any address). `ready` resolves once it is polling, so the
+ *  caller can act after; `at` resolves to the wall-clock time (ms) the condition was first seen,
+ *  which the caller compares with Date.now() when its own action returned. */
+export async function pollDnsName(h: LabHost, name: string, ip: string, want: 'present' | 'absent', timeoutMs = 10_000): Promise<{ at: Promise<number> }> {
+  const tag = `poll-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const script = `
+const http = require('node:http');
+const fs = require('node:fs');
+const agent = new http.Agent({ keepAlive: true });
+const deadline = Date.now() + ${timeoutMs};
+let first = true;
+const once = () => http.get({ host: '127.0.0.1', port: 6784, path: '/dns/lookup/${encodeURIComponent(name)}', agent }, (r) => {
+  let b = ''; r.on('data', (c) => (b += c));
+  r.on('end', () => {
+    if (first) { first = false; fs.writeFileSync('/var/lib/weave/${tag}.ready', ''); }
+    const lines = b.split('\\n').filter((l) => l !== '');
+    const has = ${JSON.stringify(ip)} === '*' ? lines.length > 0 : lines.includes(${JSON.stringify(ip)});
+    if (has === ${want === 'present'}) { process.stdout.write(String(Date.now())); agent.destroy(); return; }
+    if (Date.now() > deadline) { process.stderr.write('condition not met in time'); process.exit(1); }
+    setTimeout(once, 10);
+  });
+}).on('error', (e) => { process.stderr.write(String(e)); process.exit(1); });
+once();`;
+  const run = h.exec(process.execPath, ['-e', script], { timeoutMs: timeoutMs + 10_000 });
+  const readyFile = join(h.files.weaveData, `${tag}.ready`);
+  await waitFor(() => existsSync(readyFile) || undefined, { timeoutMs: 15_000, intervalMs: 10, what: `DNS poller on ${h.name}` });
+  return { at: run.then((r) => Number(r.stdout.trim())) };
 }
