@@ -45,6 +45,8 @@ export interface DnsServerOptions {
   tcpIdleTimeoutMs?: number;
   scope?: ScopeHook;
   logger?: Logger;
+  /** How often the warning that sums up malformed packets may be logged (default 10 s). */
+  malformedReportMs?: number;
   random?: () => number;
 }
 
@@ -122,6 +124,7 @@ export class DnsServer {
   #tcp: net.Server | undefined;
   readonly #conns = new Set<net.Socket>();
   #bound: { address: string; port: number } | undefined;
+  readonly #malformedReport: { count: number; last: string; timer: NodeJS.Timeout | undefined } = { count: 0, last: '', timer: undefined };
 
   constructor(opts: DnsServerOptions) {
     this.#opts = opts;
@@ -182,6 +185,7 @@ export class DnsServer {
   }
 
   async stop(): Promise<void> {
+    this.#flushMalformed();
     const udp = this.#udp;
     const tcp = this.#tcp;
     this.#udp = undefined;
@@ -259,7 +263,28 @@ export class DnsServer {
   #dropped(client: Client, why: string): undefined {
     this.#stats.malformed++;
     this.#log.debug('dropping malformed DNS packet', { client: client.address, protocol: client.protocol, why });
+    this.#reportMalformed(client, `dropped: ${why}`);
     return undefined;
+  }
+
+  /** Every malformed packet is logged at debug; at the default level one warning per interval
+   *  says how many there were and what the last one was, so junk is seen without a log flood. */
+  #reportMalformed(client: Client, what: string): void {
+    const r = this.#malformedReport;
+    r.count++;
+    r.last = `${client.protocol} from ${client.address}: ${what}`;
+    if (r.timer) return;
+    r.timer = setTimeout(() => this.#flushMalformed(), this.#opts.malformedReportMs ?? 10_000);
+    r.timer.unref();
+  }
+
+  #flushMalformed(): void {
+    const r = this.#malformedReport;
+    if (r.timer) clearTimeout(r.timer);
+    r.timer = undefined;
+    if (r.count === 0) return;
+    this.#log.warn(`ignored ${r.count} malformed DNS packet(s); the last: ${r.last}`, { count: r.count });
+    r.count = 0;
   }
 
   /** A packet dns-packet cannot decode: FORMERR if it has a query header, else dropped. */
@@ -270,6 +295,7 @@ export class DnsServer {
     this.#stats.malformed++;
     this.#stats.formerr++;
     this.#log.debug('answering FORMERR to malformed DNS query', { client: client.address, protocol: client.protocol, why });
+    this.#reportMalformed(client, `FORMERR: ${why}`);
     return dnsPacket.encode({ type: 'response', id: msg.readUInt16BE(0), flags: (flags & OPCODE_MASK) | RCODE.FORMERR, questions: [] });
   }
 
@@ -287,6 +313,7 @@ export class DnsServer {
       this.#stats.malformed++;
       this.#stats.formerr++;
       this.#log.debug('answering FORMERR: not exactly one question', { client: client.address, questions: questions.length });
+      this.#reportMalformed(client, `FORMERR: ${questions.length} questions`);
       return this.#encode(this.#reply(query, RCODE.FORMERR, []), query, client);
     }
     const local = q.class === 'IN' || q.class === undefined ? await this.#answerLocally(query, q, client) : undefined;

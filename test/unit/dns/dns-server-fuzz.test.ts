@@ -2,7 +2,9 @@
 // after which it still answers, with every packet accounted for in its stats. 127.0.0.1 only.
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { Writable } from 'node:stream';
 import { expect } from 'chai';
+import winston from 'winston';
 import { DnsServer } from '../../../dns/dns-server.ts';
 import { Entries } from '../../../dns/entries.ts';
 import { StaticUpstream } from '../../../dns/upstream.ts';
@@ -69,6 +71,22 @@ describe('dns/dns server fuzz', function () {
   this.timeout(20000);
   let upstream: FakeUpstream;
   let server: DnsServer;
+  const warnings: { message: string; count: number }[] = [];
+  const logger = winston.createLogger({
+    level: 'info',
+    format: winston.format.json(),
+    transports: [
+      new winston.transports.Stream({
+        stream: new Writable({
+          write(chunk: Buffer, _enc, cb) {
+            const line = JSON.parse(String(chunk)) as { level: string; message: string; count?: number };
+            if (line.level === 'warn') warnings.push({ message: line.message, count: line.count ?? 0 });
+            cb();
+          },
+        }),
+      }),
+    ],
+  });
 
   before(async () => {
     upstream = await new FakeUpstream().start();
@@ -80,6 +98,8 @@ describe('dns/dns server fuzz', function () {
       address: '127.0.0.1',
       port: 0,
       upstreamTimeoutMs: 300,
+      logger,
+      malformedReportMs: 100,
     });
     await server.start();
   });
@@ -118,6 +138,11 @@ describe('dns/dns server fuzz', function () {
     expect(s.forwarded + s.local).to.equal(0);
     const ok = await udpAsk(port, query('web.weave.local'));
     expect(ok.packet.answers.map((a) => a.data)).to.deep.equal(['10.32.0.1']);
+    // at the default level the log sums them up, rate-limited, with the last reason
+    await until(() => warnings.reduce((n, w) => n + w.count, 0) >= N);
+    expect(warnings.reduce((n, w) => n + w.count, 0)).to.equal(N);
+    expect(warnings.length).to.be.below(100);
+    expect(warnings[0]!.message).to.match(/^ignored \d+ malformed DNS packet\(s\); the last: udp from 127\.0\.0\.1: (dropped|FORMERR): ./);
   });
 
   it('survives malformed TCP frames, and closes a connection on a zero-length frame', async () => {
