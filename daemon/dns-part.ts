@@ -75,13 +75,23 @@ export function buildDnsPart(opts: DnsPartOptions): ServicePart {
       }
     };
   let unlisten: (() => void) | undefined;
+  let failure: string | undefined;
 
   return {
     name: 'dns',
     async start() {
-      // kept when we stop: queries are then refused at once instead of timing out
-      await datapath.ensureAddress(config.bridgeName, `${config.dnsAddress}/32`);
-      await dns.start();
+      // names are a convenience on top of the network: if DNS cannot start (port 53 taken, no
+      // CAP_NET_BIND_SERVICE), the daemon runs on, and status and the log say why
+      try {
+        // kept when we stop: queries are then refused at once instead of timing out
+        await datapath.ensureAddress(config.bridgeName, `${config.dnsAddress}/32`);
+        await dns.start();
+      } catch (err) {
+        failure = `cannot start weaveDNS on ${config.dnsAddress}:${config.dnsPort}: ${err instanceof Error ? err.message : String(err)}`;
+        log.error(failure);
+        return;
+      }
+      failure = undefined;
       unlisten = watcher.addListener({
         onUpsert: (info) => guarded(`register ${info.name}`, () => registrar.upsert(view(info)))(),
         onRemove: (id) => guarded(`remove container ${id}`, () => registrar.remove(id))(),
@@ -93,7 +103,7 @@ export function buildDnsPart(opts: DnsPartOptions): ServicePart {
       unlisten?.();
       await dns.stop();
     },
-    status: () => dns.status(),
+    status: () => (failure !== undefined ? { error: failure } : dns.status()),
     routes: (app) => mountDnsApi(app, { dns, logger: log }),
   };
 }

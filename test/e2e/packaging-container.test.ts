@@ -60,7 +60,8 @@ describe('packaging: the daemon as a container from the imported rootfs (root)',
     requireRoot('the container-mode end-to-end suite');
     requireBuiltCli();
     build = await buildPluginDir();
-    lab = await Lab.up({ hosts: 1 });
+    // the one-time host setting of docs/dns.md, so containers ask weaveDNS what Docker does not know
+    lab = await Lab.up({ hosts: 1, daemonJson: { dns: ['169.254.53.53'] } });
     h = lab.host(1);
   });
 
@@ -127,6 +128,8 @@ describe('packaging: the daemon as a container from the imported rootfs (root)',
     const ipB = await ipOn(h, 'cb', 'weave');
     expect(ipA).to.match(/^10\.32\.\d+\.\d+$/);
     expect(await pingFrom(h, 'ca', ipB)).to.equal(true);
+    // weaveDNS runs in the container too: Docker forwards the weave.local name to it
+    await waitFor(async () => (await h.tryDocker(['exec', 'ca', 'nslookup', 'cb.weave.local'])).stdout.includes(ipB) || undefined, { timeoutMs: 10_000, what: 'cb.weave.local from ca' });
 
     await h.docker('stop', '-t', '5', 'weave');
     expect((await h.tryWeave(['status', '--json'])).code, 'daemon stopped').to.not.equal(0);

@@ -39,7 +39,8 @@ describe('packaging: the managed plugin weave:latest in real dockerds (root)', f
     requireRoot('the managed-plugin end-to-end suite');
     requireBuiltCli();
     build = await buildPluginDir();
-    lab = await Lab.up({ hosts: 2 });
+    // the one-time host setting of docs/dns.md, so containers ask weaveDNS what Docker does not know
+    lab = await Lab.up({ hosts: 2, daemonJson: { dns: ['169.254.53.53'] } });
     h1 = lab.host(1);
     h2 = lab.host(2);
   });
@@ -156,6 +157,10 @@ describe('packaging: the managed plugin weave:latest in real dockerds (root)', f
     ip.d1 = await runOnApp(h2, 'd1');
     expect(await pingFrom(h1, 'c1', ip.d1, 2), 'c1 (host1) -> d1 (host2)').to.equal(true);
     expect(await pingFrom(h2, 'd1', ip.c2!, 2), 'd1 (host2) -> c2 (host1)').to.equal(true);
+    // weaveDNS in the plugin: host1's container by name from host2, with no flag on docker run
+    await waitFor(async () => (await h2.tryDocker(['exec', 'd1', 'nslookup', 'c1.weave.local'])).stdout.includes(ip.c1!) || undefined, { timeoutMs: 15_000, what: 'c1.weave.local from d1 on host2' });
+    const byName = await h2.tryDocker(['exec', 'd1', 'ping', '-c1', '-W3', 'c1']);
+    expect(byName.code, `d1 pings c1 by name:\n${byName.stdout}${byName.stderr}`).to.equal(0);
     const lines = pluginLogLines(readFileSync(h1.files.dockerdLog, 'utf8'), p.Id);
     expect(lines.some((l) => l.includes('\\"level\\":\\"debug\\"')), 'debug lines once LOG_LEVEL=debug').to.equal(true);
   });
