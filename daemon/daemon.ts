@@ -1,3 +1,4 @@
+import { StopStack } from '../common/stop-stack.ts';
 import type { Express } from 'express';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -64,7 +65,7 @@ export class Daemon {
   private readonly statusApi: StatusApi;
   private readonly defaultNetwork: DefaultNetwork;
   private readonly dockerSync: DockerSync;
-  private readonly started: (() => Promise<void>)[] = [];
+  private readonly stops: StopStack;
   private readonly startedAt = Date.now();
 
   constructor(
@@ -73,6 +74,7 @@ export class Daemon {
     root: Logger,
   ) {
     this.log = componentLogger(root, 'daemon');
+    this.stops = new StopStack(this.log);
     this.pidFile = new PidFile(join(config.dataDir, 'weave.pid'));
     this.statusApi = new StatusApi({
       addr: config.statusAddr,
@@ -100,32 +102,32 @@ export class Daemon {
     try {
       await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
       await this.pidFile.acquire();
-      this.started.push(() => this.pidFile.release());
+      this.stops.push(() => this.pidFile.release());
       await parts.datapath.start();
-      this.started.push(() => parts.datapath.stop());
+      this.stops.push(() => parts.datapath.stop());
       const bridge = await parts.datapath.ensureBridge({ name: config.bridgeName, mtu: config.mtu });
       this.log.info('bridge ready', { name: bridge.name, index: bridge.index, mtu: bridge.mtu });
       if (parts.router) {
         const router = parts.router;
         await router.start();
-        this.started.push(() => router.stop());
+        this.stops.push(() => router.stop());
       }
       await parts.ipam.start();
-      this.started.push(() => parts.ipam.stop());
+      this.stops.push(() => parts.ipam.stop());
       for (const service of parts.services ?? []) {
         await service.start();
-        this.started.push(() => service.stop());
+        this.stops.push(() => service.stop());
       }
       await parts.plugin.start();
-      this.started.push(() => parts.plugin.stop());
+      this.stops.push(() => parts.plugin.stop());
       await parts.plugin.reconcile();
       await this.statusApi.start();
-      this.started.push(() => this.statusApi.stop());
+      this.stops.push(() => this.statusApi.stop());
       await this.dockerSync.start();
-      this.started.push(() => this.dockerSync.stop());
+      this.stops.push(() => this.dockerSync.stop());
       if (config.defaultNetwork) {
         await this.defaultNetwork.start();
-        this.started.push(() => this.defaultNetwork.stop());
+        this.stops.push(() => this.defaultNetwork.stop());
       }
       this.log.info('weave daemon started', { version: packageVersion(), pid: process.pid, dataDir: config.dataDir });
     } catch (err) {
@@ -137,14 +139,7 @@ export class Daemon {
   /** Stops services in reverse order. The bridge and container links stay: running containers
    *  keep talking while the daemon is down or restarting. */
   async stop(): Promise<void> {
-    while (this.started.length > 0) {
-      const stop = this.started.pop()!;
-      try {
-        await stop();
-      } catch (err) {
-        this.log.warn('error while stopping', { error: err instanceof Error ? err.message : String(err) });
-      }
-    }
+    await this.stops.unwind();
   }
 
   connect(peers: string[], replace: boolean): string[] {

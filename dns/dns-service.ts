@@ -2,6 +2,7 @@
 // answers from it and forwards the rest, and the registration API the daemon drives from
 // Docker's containers. No Docker and no netlink here: the daemon puts the listen address on the
 // bridge and tells us which containers exist (daemon/dns-registrar.ts).
+import { StopStack } from '../common/stop-stack.ts';
 import type { Logger } from '../common/logger.ts';
 import { componentLogger } from '../common/logger.ts';
 import type { PeerName } from '../common/peer-identity.ts';
@@ -71,10 +72,11 @@ export class DnsService {
   private gossip: NameserverGossip | undefined;
   private server: DnsServer | undefined;
   private upstream: ResolvConfUpstream | undefined;
-  private readonly stops: (() => Promise<void> | void)[] = [];
+  private readonly stops: StopStack;
 
   constructor(private readonly opts: DnsServiceOptions) {
     this.log = componentLogger(opts.logger, 'dns');
+    this.stops = new StopStack(this.log);
   }
 
   get domain(): string {
@@ -119,13 +121,7 @@ export class DnsService {
   }
 
   async stop(): Promise<void> {
-    while (this.stops.length > 0) {
-      try {
-        await this.stops.pop()!();
-      } catch (err) {
-        this.log.warn('error while stopping', { error: err instanceof Error ? err.message : String(err) });
-      }
-    }
+    await this.stops.unwind();
     this.server = undefined;
     this.gossip = undefined;
   }

@@ -1,3 +1,4 @@
+import { StopStack } from '../common/stop-stack.ts';
 import type { Logger } from '../common/logger.ts';
 import { componentLogger } from '../common/logger.ts';
 import { createLocalIdentity } from './mesh/identity.ts';
@@ -62,11 +63,12 @@ export class RouterService {
   private fastPath: FastPath | undefined;
   private fastdpReason: string | undefined;
   private overlays: OverlaySwitch | undefined;
-  private readonly stops: (() => Promise<void> | void)[] = [];
+  private readonly stops: StopStack;
   private readonly log: Logger;
 
   constructor(private readonly opts: RouterServiceOptions) {
     this.log = componentLogger(opts.logger, 'router');
+    this.stops = new StopStack(this.log);
   }
 
   get name(): string | undefined {
@@ -159,13 +161,7 @@ export class RouterService {
   }
 
   async stop(): Promise<void> {
-    while (this.stops.length > 0) {
-      try {
-        await this.stops.pop()!();
-      } catch (err) {
-        this.log.warn('error while stopping', { error: err instanceof Error ? err.message : String(err) });
-      }
-    }
+    await this.stops.unwind();
   }
 
   /** Starts the fast path the daemon chose; records why not otherwise (shown per connection).
