@@ -33,6 +33,7 @@ COPY common ./common
 COPY cli ./cli
 COPY daemon ./daemon
 COPY datapath ./datapath
+COPY dns ./dns
 COPY ipam ./ipam
 COPY plugin ./plugin
 COPY router ./router
