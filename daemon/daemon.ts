@@ -20,7 +20,7 @@ export interface PluginService {
   start(): Promise<void>;
   stop(): Promise<void>;
   reconcile(): Promise<void>;
-  syncWithDocker(present: { networks: Set<string>; endpoints: Set<string> }): Promise<{ networks: number; endpoints: number }>;
+  syncWithDocker(present: { networks: Set<string>; endpoints: Set<string>; addresses?: Set<string> }): Promise<{ networks: number; endpoints: number; addresses?: number }>;
   status(): unknown;
 }
 

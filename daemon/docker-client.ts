@@ -58,12 +58,21 @@ export class DockerClient {
   }
 
   /** Endpoint IDs of the containers attached to a network; undefined when it does not exist. */
-  async networkEndpoints(id: string): Promise<string[] | undefined> {
-    const net = (await this.inspectNetwork(id)) as { Containers?: Record<string, { EndpointID?: string }> } | undefined;
+  /** What Docker uses on a network: its endpoint IDs, and the addresses of those endpoints and of
+   *  its IPAM gateways (bare IPs); undefined when the network does not exist. */
+  async networkUsage(id: string): Promise<{ endpoints: string[]; addresses: string[] } | undefined> {
+    const net = (await this.inspectNetwork(id)) as
+      | { Containers?: Record<string, { EndpointID?: unknown; IPv4Address?: unknown }>; IPAM?: { Config?: { Gateway?: unknown }[] | null } }
+      | undefined;
     if (net === undefined) return undefined;
-    return Object.values(net.Containers ?? {})
-      .map((c) => c.EndpointID)
-      .filter((e): e is string => typeof e === 'string' && e.length > 0);
+    const endpoints: string[] = [];
+    const addresses: string[] = [];
+    for (const c of Object.values(net.Containers ?? {})) {
+      if (typeof c.EndpointID === 'string' && c.EndpointID.length > 0) endpoints.push(c.EndpointID);
+      if (typeof c.IPv4Address === 'string' && c.IPv4Address !== '') addresses.push(c.IPv4Address.split('/')[0]!);
+    }
+    for (const cfg of net.IPAM?.Config ?? []) if (typeof cfg.Gateway === 'string' && cfg.Gateway !== '') addresses.push(cfg.Gateway.split('/')[0]!);
+    return { endpoints, addresses };
   }
 
   async createNetwork(body: Record<string, unknown>): Promise<{ Id: string }> {

@@ -3,7 +3,7 @@ import { RetryingService } from '../common/retry-loop.ts';
 import type { DockerClient } from './docker-client.ts';
 
 export interface DockerSyncTarget {
-  syncWithDocker(present: { networks: Set<string>; endpoints: Set<string> }): Promise<{ networks: number; endpoints: number }>;
+  syncWithDocker(present: { networks: Set<string>; endpoints: Set<string>; addresses?: Set<string> }): Promise<{ networks: number; endpoints: number; addresses?: number }>;
 }
 
 /** Once after start, as soon as Docker answers: tell the plugin which networks and endpoints
@@ -27,13 +27,16 @@ export class DockerSync extends RetryingService {
       if (!(await docker.ping())) return 'retry';
       const networks = new Set(await docker.listNetworkIds());
       const endpoints = new Set<string>();
+      const addresses = new Set<string>();
       for (const id of networks) {
-        for (const ep of (await docker.networkEndpoints(id)) ?? []) endpoints.add(ep);
+        const usage = await docker.networkUsage(id);
+        for (const ep of usage?.endpoints ?? []) endpoints.add(ep);
+        for (const a of usage?.addresses ?? []) addresses.add(a);
       }
       if (this.loop.stopped) return 'done';
-      const dropped = await target.syncWithDocker({ networks, endpoints });
+      const dropped = await target.syncWithDocker({ networks, endpoints, addresses });
       this.done = true;
-      logger.info('in sync with Docker', { droppedNetworks: dropped.networks, droppedEndpoints: dropped.endpoints });
+      logger.info('in sync with Docker', { droppedNetworks: dropped.networks, droppedEndpoints: dropped.endpoints, releasedAddresses: dropped.addresses ?? 0 });
       return 'done';
     } catch (err) {
       logger.warn('cannot sync with Docker yet; will retry', { error: err instanceof Error ? err.message : String(err), retryInMs: this.loop.nextDelayMs });

@@ -24,6 +24,8 @@ import type { EndpointRecord, NetworkRecord, NetworkStore } from './network-stor
 export interface DockerView {
   networks: Set<string>;
   endpoints: Set<string>;
+  /** Addresses Docker uses on those networks (endpoints and gateways); absent when not known. */
+  addresses?: Set<string>;
 }
 
 export interface ForgottenRecords {

@@ -37,6 +37,10 @@ export interface PluginServerOptions {
   mtu: number;
   /** Per-request deadline; Docker gets a 500 instead of waiting forever. */
   requestDeadlineMs?: number;
+  /** How long after the start-up sync an orphaned address waits before it is released (default
+   *  45 s: Docker retries a plugin call that found us down for up to 30 s, and such a retried
+   *  CreateEndpoint may still come for it). */
+  orphanGraceMs?: number;
 }
 
 export interface PluginNetworkStatus {
@@ -57,6 +61,7 @@ export interface PluginStatus {
 
 export class PluginServer {
   private readonly log: Logger;
+  private readonly orphanGraceMs: number;
   private readonly store: NetworkStore;
   private readonly networkDriver: NetworkDriver;
   private readonly routes: Map<string, Route>;
@@ -68,6 +73,7 @@ export class PluginServer {
 
   constructor(private readonly opts: PluginServerOptions) {
     this.log = opts.logger;
+    this.orphanGraceMs = opts.orphanGraceMs ?? 45_000;
     this.deadlineMs = opts.requestDeadlineMs ?? DEFAULT_REQUEST_DEADLINE_MS;
     this.ready.catch(() => undefined);
     this.store = new NetworkStore({ dataDir: opts.dataDir });
@@ -124,6 +130,9 @@ export class PluginServer {
       this.startupView = {
         networks: new Set(this.store.networks().map((n) => n.id)),
         endpoints: new Set(this.store.endpoints().map((e) => e.id)),
+        // only addresses allocated before this start may be reclaimed: a RequestAddress answered
+        // after it may not have its endpoint yet
+        addresses: new Set(this.opts.ipam.status().pools.flatMap((p) => (p.addresses ?? []).map((a) => `${p.poolId} ${a}`))),
       };
       loaded();
     } catch (err) {
@@ -135,6 +144,8 @@ export class PluginServer {
   }
 
   async stop(): Promise<void> {
+    if (this.orphanTimer) clearTimeout(this.orphanTimer);
+    this.orphanTimer = undefined;
     const server = this.server;
     if (server === undefined) return;
     this.server = undefined;
@@ -154,10 +165,11 @@ export class PluginServer {
 
   /** Records loaded at start: the only ones syncWithDocker may drop. */
   private startupView: DockerView | undefined;
+  private orphanTimer: NodeJS.Timeout | undefined;
 
   /** Docker's view of its networks and endpoints, fetched by the daemon once Docker answers (never
    *  on a request path): drops what Docker removed while we were down and releases its addresses. */
-  async syncWithDocker(present: DockerView): Promise<{ networks: number; endpoints: number }> {
+  async syncWithDocker(present: DockerView): Promise<{ networks: number; endpoints: number; addresses?: number }> {
     const candidates = this.startupView;
     if (candidates === undefined) return { networks: 0, endpoints: 0 };
     this.startupView = undefined;
@@ -171,7 +183,47 @@ export class PluginServer {
     for (const n of gone.networks) {
       for (const pool of pools.filter((p) => n.subnets.includes(p.subnet))) await this.opts.ipam.releasePool(pool.poolId);
     }
-    return { networks: gone.networks.length, endpoints: gone.endpoints.length };
+    const orphans = this.orphanAddresses(present, candidates);
+    if (orphans.length > 0) {
+      this.log.info('addresses allocated before the restart that nothing uses; releasing them unless an endpoint claims them in time', { addresses: orphans.map((o) => o.ip), graceMs: this.orphanGraceMs });
+      this.orphanTimer = setTimeout(() => void this.releaseOrphans(orphans), this.orphanGraceMs);
+      this.orphanTimer.unref();
+    }
+    return { networks: gone.networks.length, endpoints: gone.endpoints.length, ...(orphans.length > 0 ? { addresses: orphans.length } : {}) };
+  }
+
+  /** An address whose RequestAddress we stored but could not answer (killed in between) is one
+   *  Docker believes failed: it never releases it, and no endpoint record holds it. Docker's view
+   *  of the addresses in use tells them apart from those of live endpoints and gateways. */
+  private orphanAddresses(present: DockerView, candidates: DockerView): { poolId: string; ip: string }[] {
+    if (present.addresses === undefined || candidates.addresses === undefined) return [];
+    const held = this.heldAddresses();
+    const out: { poolId: string; ip: string }[] = [];
+    for (const pool of this.opts.ipam.status().pools) {
+      for (const ip of pool.addresses ?? []) {
+        if (candidates.addresses.has(`${pool.poolId} ${ip}`) && !present.addresses.has(ip) && !held.has(ip)) out.push({ poolId: pool.poolId, ip });
+      }
+    }
+    return out;
+  }
+
+  private heldAddresses(): Set<string> {
+    return new Set(this.store.endpoints().map((e) => e.address.split('/')[0]!));
+  }
+
+  /** After the grace: an endpoint Docker created meanwhile (a retried call) keeps its address. */
+  private async releaseOrphans(orphans: { poolId: string; ip: string }[]): Promise<void> {
+    this.orphanTimer = undefined;
+    const held = this.heldAddresses();
+    for (const { poolId, ip } of orphans) {
+      if (held.has(ip)) continue;
+      try {
+        await this.opts.ipam.releaseAddress(poolId, ip);
+        this.log.info('released an address no endpoint uses (allocated before a crash)', { poolId, address: ip });
+      } catch (err) {
+        this.log.warn('cannot release an orphaned address', { poolId, address: ip, error: errorMessage(err) });
+      }
+    }
   }
 
   status(): PluginStatus {

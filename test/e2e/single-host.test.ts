@@ -282,7 +282,7 @@ describe('single host: weave daemon under a real dockerd (root)', function () {
   });
 
   it('stays consistent when killed -9 amid concurrent `docker run`s', async function () {
-    this.timeout(120_000);
+    this.timeout(180_000);
     const names = Array.from({ length: 8 }, (_, i) => `k${i}`);
     const baseline = await weaveStatus(h);
     const baselineVeths = await hostVeths(h);
@@ -305,7 +305,14 @@ describe('single host: weave daemon under a real dockerd (root)', function () {
       const st = await weaveStatus(h);
       expect(st.plugin.endpoints, `endpoints for ${running.length} running containers`).to.equal(baseline.plugin.endpoints + running.length);
       expect(await hostVeths(h)).to.deep.equal([...baselineVeths, ...eps.map((e) => `vethwl${e.EndpointID.slice(0, 9)}`)].sort());
-      expect(poolAddresses(st, DEFAULT_SUBNET).sort()).to.deep.equal([...poolAddresses(baseline, DEFAULT_SUBNET), ...eps.map((e) => e.IPAddress)].sort());
+      // an address the dead daemon stored but never answered for (Docker retried and got another)
+      // is released once the restart's grace for retried calls is over (plugin-server.ts)
+      const wanted = [...poolAddresses(baseline, DEFAULT_SUBNET), ...eps.map((e) => e.IPAddress)].sort();
+      const settled = await waitFor(async () => {
+        const now = poolAddresses(await weaveStatus(h), DEFAULT_SUBNET).sort();
+        return JSON.stringify(now) === JSON.stringify(wanted) ? now : undefined;
+      }, { timeoutMs: 60_000, intervalMs: 1000, what: 'the pool to hold exactly the running endpoints' }).catch(async () => poolAddresses(await weaveStatus(h), DEFAULT_SUBNET).sort());
+      expect(settled).to.deep.equal(wanted);
       if (eps.length >= 2) expect(await pingFrom(h, running[0]!, eps[eps.length - 1]!.IPAddress)).to.equal(true);
       const failed = results.filter((r) => r.code !== 0).map((r) => r.stderr.trim().split('\n')[0]);
       if (failed.length) console.log(`      ${failed.length} of ${names.length} runs failed across the kill: ${failed.join(' | ')}`);

@@ -411,4 +411,26 @@ describe('plugin: Docker call sequences', () => {
     // only once per start
     expect(await f.server.syncWithDocker({ networks: new Set(), endpoints: new Set() })).to.deep.equal({ networks: 0, endpoints: 0 });
   });
+
+  it('after the grace, releases addresses stored before a crash that nothing uses; keeps those Docker uses, those allocated after start, and one a retried CreateEndpoint takes', async () => {
+    await f.server.stop();
+    f = await PluginFixture.create({ orphanGraceMs: 100 });
+    const net = await createNetwork(f, networkId(20));
+    const request = async (): Promise<string> => String((await f.call('/IpamDriver.RequestAddress', { PoolID: net.poolId, Address: '', Options: {} }))['Address']).split('/')[0]!;
+    const inUse = await request();
+    await f.call('/NetworkDriver.CreateEndpoint', { NetworkID: networkId(20), EndpointID: endpointId(201), Interface: { Address: `${inUse}/24` } });
+    const orphan = await request(); // stored, but the daemon died before Docker heard the answer
+    const dockerOnly = await request(); // Docker has it (say, a gateway) without an endpoint of ours
+    const retried = await request(); // Docker heard it; its CreateEndpoint found us down and is retried
+    await f.restart();
+    const afterStart = await request(); // Docker may be creating its endpoint right now
+
+    const r = await f.server.syncWithDocker({ networks: new Set([networkId(20)]), endpoints: new Set([endpointId(201)]), addresses: new Set([inUse, dockerOnly]) });
+    expect(r).to.deep.equal({ networks: 0, endpoints: 0, addresses: 2 });
+    const addresses = (): string[] | undefined => f.ipam.status().pools.find((p) => p.poolId === net.poolId)?.addresses;
+    expect(addresses(), 'nothing released before the grace').to.include.members([orphan, retried]);
+    await f.call('/NetworkDriver.CreateEndpoint', { NetworkID: networkId(20), EndpointID: endpointId(202), Interface: { Address: `${retried}/24` } });
+    await new Promise((r) => setTimeout(r, 250));
+    expect(addresses()).to.have.members([inUse, dockerOnly, retried, afterStart]);
+  });
 });
