@@ -39,6 +39,8 @@ type Loaded = { kind: 'running'; info: ContainerInfo } | { kind: 'gone' } | { ki
  *  start-up the Engine API is not served yet and dockerd waits on us. */
 export class ContainerWatcher extends RetryingService {
   private readonly containers = new Map<string, ContainerInfo>();
+  /** Address -> container ID over every network: DNS asks it for each query it scopes. */
+  private readonly byAddress = new Map<string, string>();
   /** Network name, driver and subnets never change for a network ID; dropped on its destroy. */
   private readonly networks = new Map<string, NetworkRecord>();
   private readonly listeners = new Set<ContainerListener>();
@@ -70,11 +72,8 @@ export class ContainerWatcher extends RetryingService {
   /** The container with this address on any of its networks, ours or not: a container's DNS
    *  queries may come from its docker_gwbridge address. */
   byIp(ipv4: string): ContainerInfo | undefined {
-    if (ipv4 === '') return undefined;
-    for (const info of this.containers.values()) {
-      if (info.networks.some((n) => n.ipv4 === ipv4)) return info;
-    }
-    return undefined;
+    const id = this.byAddress.get(ipv4);
+    return id === undefined ? undefined : this.containers.get(id);
   }
 
   /** The container's attachments to networks of our driver. */
@@ -291,13 +290,23 @@ export class ContainerWatcher extends RetryingService {
   private put(info: ContainerInfo): void {
     const old = this.containers.get(info.id);
     if (old && JSON.stringify(old) === JSON.stringify(info)) return;
+    if (old) this.unindex(old);
     this.containers.set(info.id, info);
+    for (const n of info.networks) if (n.ipv4 !== '') this.byAddress.set(n.ipv4, info.id);
     this.emit((l) => l.onUpsert?.(info));
   }
 
   private remove(id: string): void {
-    if (!this.containers.delete(id)) return;
+    const old = this.containers.get(id);
+    if (!old) return;
+    this.containers.delete(id);
+    this.unindex(old);
     this.emit((l) => l.onRemove?.(id));
+  }
+
+  /** Only entries still pointing at this container: an address may already be another's. */
+  private unindex(info: ContainerInfo): void {
+    for (const n of info.networks) if (this.byAddress.get(n.ipv4) === info.id) this.byAddress.delete(n.ipv4);
   }
 
   private emit(call: (l: ContainerListener) => void): void {

@@ -5,7 +5,7 @@
 // attached to, as Docker's own resolver scopes names to networks.
 import type { Logger } from '../common/logger.ts';
 import { formatIpv4 } from '../common/ipv4.ts';
-import { parseCidr, type Cidr } from '../ipam/cidr.ts';
+import { containsAddress, parseCidr, type Cidr } from '../ipam/cidr.ts';
 import type { Entry } from '../dns/entry.ts';
 
 /** One network attachment of a container, as the registrar needs it. */
@@ -104,12 +104,7 @@ export class DnsRegistrar {
     const subnets: Cidr[] = [];
     for (const a of c.weave) for (const s of a.subnets) subnets.push(parseCidr(s));
     if (subnets.length === 0) return SEE_NOTHING;
-    return (e) => subnets.some((s) => inCidr(e.addr, s));
+    return (e) => subnets.some((s) => containsAddress(s, e.addr));
   }
-}
-
-function inCidr(addr: number, c: Cidr): boolean {
-  const mask = c.prefix === 0 ? 0 : (0xffffffff << (32 - c.prefix)) >>> 0;
-  return ((addr & mask) >>> 0) === c.base;
 }
 

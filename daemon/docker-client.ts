@@ -1,4 +1,5 @@
 import Dockerode from 'dockerode';
+import { parseNetwork } from './engine-records.ts';
 
 export interface DockerNetworkSummary {
   Name: string;
@@ -57,22 +58,19 @@ export class DockerClient {
     return list.map((n) => n.Id);
   }
 
-  /** Endpoint IDs of the containers attached to a network; undefined when it does not exist. */
   /** What Docker uses on a network: its endpoint IDs, and the addresses of those endpoints and of
-   *  its IPAM gateways (bare IPs); undefined when the network does not exist. */
+   *  its IPAM gateways (bare IPs); undefined when the network does not exist. Throws on an inspect
+   *  that does not parse: a sync must not act on half a view. */
   async networkUsage(id: string): Promise<{ endpoints: string[]; addresses: string[] } | undefined> {
-    const net = (await this.inspectNetwork(id)) as
-      | { Containers?: Record<string, { EndpointID?: unknown; IPv4Address?: unknown }>; IPAM?: { Config?: { Gateway?: unknown }[] | null } }
-      | undefined;
-    if (net === undefined) return undefined;
-    const endpoints: string[] = [];
-    const addresses: string[] = [];
-    for (const c of Object.values(net.Containers ?? {})) {
-      if (typeof c.EndpointID === 'string' && c.EndpointID.length > 0) endpoints.push(c.EndpointID);
-      if (typeof c.IPv4Address === 'string' && c.IPv4Address !== '') addresses.push(c.IPv4Address.split('/')[0]!);
-    }
-    for (const cfg of net.IPAM?.Config ?? []) if (typeof cfg.Gateway === 'string' && cfg.Gateway !== '') addresses.push(cfg.Gateway.split('/')[0]!);
-    return { endpoints, addresses };
+    const raw = await this.inspectNetwork(id);
+    if (raw === undefined) return undefined;
+    const net = parseNetwork(raw);
+    if (!net.ok) throw new DockerApiError(`docker inspect network ${id}: unreadable answer: ${net.error}`);
+    const attached = [...net.value.attachments.values()];
+    return {
+      endpoints: attached.map((a) => a.endpointId).filter((e) => e.length > 0),
+      addresses: [...attached.map((a) => a.ipv4).filter((a) => a.length > 0), ...net.value.gateways],
+    };
   }
 
   async createNetwork(body: Record<string, unknown>): Promise<{ Id: string }> {

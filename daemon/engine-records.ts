@@ -30,6 +30,8 @@ export interface NetworkRecord {
   name: string;
   driver: string;
   subnets: string[];
+  /** IPAM gateways (bare IPs). */
+  gateways: string[];
   /** By container ID. Docker lists a container's docker_gwbridge endpoint only here. */
   attachments: Map<string, { endpointId: string; ipv4: string }>;
 }
@@ -64,7 +66,7 @@ const networkSchema = z.object({
   Id: z.string().min(1),
   Name: z.string(),
   Driver: nullableString,
-  IPAM: z.object({ Config: z.array(z.object({ Subnet: z.string().nullish() })).nullish() }).nullish(),
+  IPAM: z.object({ Config: z.array(z.object({ Subnet: z.string().nullish(), Gateway: z.string().nullish() })).nullish() }).nullish(),
   Containers: z.record(z.string(), z.unknown()).nullish(),
 });
 
@@ -136,6 +138,7 @@ export function parseNetwork(raw: unknown): Parsed<NetworkRecord> {
       name: n.data.Name,
       driver: n.data.Driver,
       subnets: (n.data.IPAM?.Config ?? []).map((c) => c.Subnet ?? '').filter((s) => s.length > 0),
+      gateways: (n.data.IPAM?.Config ?? []).map((c) => ipv4Of(c.Gateway ?? '')).filter((g) => g.length > 0),
       attachments,
     },
   };
