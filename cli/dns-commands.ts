@@ -3,11 +3,10 @@
 import type { Command } from 'commander';
 import type { DaemonStatus } from '../daemon/daemon-status.ts';
 import type { DnsStatus } from '../dns/dns-service.ts';
+import { EXTERNAL_CONTAINER } from '../dns/entry.ts';
 import { httpText } from './control-client.ts';
+import { statusRow as row } from './status-row.ts';
 import { getJson } from './status-client.ts';
-
-/** Container id of names added without one (Weave's script used the same). */
-const EXTERNAL_CONTAINER = 'weave:extern';
 
 function dnsOf(st: DaemonStatus): DnsStatus {
   const dns = st.services['dns'] as DnsStatus | { error: string } | undefined;
@@ -28,7 +27,6 @@ export function formatDnsEntries(st: DaemonStatus, json: boolean): string {
 
 /** The "Service: dns" block of `weave status`. */
 export function formatDnsService(st: DaemonStatus): string[] {
-  const row = (label: string, value: string): string => `${label.padStart(16)}: ${value}`;
   const raw = st.services['dns'] as DnsStatus | { error: string } | undefined;
   if (raw === undefined) return [];
   if ('error' in raw) return [row('Service', 'dns'), row('Status', raw.error)];

@@ -9,9 +9,7 @@ import type express from 'express';
 import type { Logger } from '../common/logger.ts';
 import { isIpv4 } from '../common/ipv4.ts';
 import { DnsNameError, type DnsService } from '../dns/dns-service.ts';
-
-/** Containers we register under `weave dns-add` without one, as Weave's script did. */
-export const EXTERNAL_CONTAINER = 'weave:extern';
+import { describeEntry } from '../dns/entry.ts';
 
 const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 
@@ -46,7 +44,7 @@ export function mountDnsApi(app: express.Express, opts: { dns: DnsService; logge
       const fqdn = fqdnOf(req);
       if (fqdn === undefined) throw new BadRequest('fqdn is required');
       const e = dns.add(container, ip, fqdn);
-      logger.info('name added through the API', { entry: dns.describe(e) });
+      logger.info('name added through the API', { entry: describeEntry(e) });
       res.status(204).end();
     } catch (err) {
       fail(res, err);
@@ -61,7 +59,7 @@ export function mountDnsApi(app: express.Express, opts: { dns: DnsService; logge
       if (ip !== undefined) checkIp(ip);
       const fqdn = fqdnOf(req);
       const gone = dns.remove({ ...(container !== '*' ? { containerId: container } : {}), ...(ip !== undefined ? { ip } : {}), ...(fqdn !== undefined ? { name: fqdn } : {}) });
-      res.type('text').send(gone.map((e) => `${dns.describe(e)}\n`).join(''));
+      res.type('text').send(gone.map((e) => `${describeEntry(e)}\n`).join(''));
     } catch (err) {
       fail(res, err);
     }

@@ -443,19 +443,8 @@ export class DnsServer {
   }
 
   #exchangeUdp(server: UpstreamServer, msg: Buffer): Promise<Buffer> {
-    const timeoutMs = this.#opts.upstreamTimeoutMs ?? 5000;
-    return new Promise((resolve, reject) => {
+    return exchange(this.#opts.upstreamTimeoutMs ?? 5000, (done) => {
       const sock = dgram.createSocket(net.isIPv6(server.address) ? 'udp6' : 'udp4');
-      let settled = false;
-      const done = (err: Error | undefined, reply?: Buffer): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        sock.close();
-        if (err) reject(err);
-        else resolve(reply!);
-      };
-      const timer = setTimeout(() => done(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
       sock.on('error', (err) => done(err));
       sock.on('message', (reply, rinfo) => {
         // only the server's reply to this query (same id) counts
@@ -463,24 +452,14 @@ export class DnsServer {
         done(undefined, reply);
       });
       sock.send(msg, server.port, server.address, (err) => err && done(err));
+      return () => sock.close();
     });
   }
 
   #exchangeTcp(server: UpstreamServer, msg: Buffer): Promise<Buffer> {
-    const timeoutMs = this.#opts.upstreamTimeoutMs ?? 5000;
-    return new Promise((resolve, reject) => {
+    return exchange(this.#opts.upstreamTimeoutMs ?? 5000, (done) => {
       const sock = net.connect({ host: server.address, port: server.port });
       let got = Buffer.alloc(0);
-      let settled = false;
-      const done = (err: Error | undefined, reply?: Buffer): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        sock.destroy();
-        if (err) reject(err);
-        else resolve(reply!);
-      };
-      const timer = setTimeout(() => done(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
       sock.on('error', (err) => done(err));
       sock.on('close', () => done(new Error('upstream closed the connection')));
       sock.on('connect', () => {
@@ -492,6 +471,27 @@ export class DnsServer {
         got = Buffer.concat([got, chunk]);
         if (got.length >= 2 && got.length >= 2 + got.readUInt16BE(0)) done(undefined, got.subarray(2, 2 + got.readUInt16BE(0)));
       });
+      return () => sock.destroy();
     });
   }
+}
+
+/** One upstream exchange: `start` sends and reports through `done`, returning how to close its
+ *  socket. Settled once, by the reply, the first error or the timeout; the socket is closed then,
+ *  so a late error or reply finds nothing to settle. */
+function exchange(timeoutMs: number, start: (done: (err: Error | undefined, reply?: Buffer) => void) => () => void): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const state: { settled: boolean; close?: () => void } = { settled: false };
+    const done = (err: Error | undefined, reply?: Buffer): void => {
+      if (state.settled) return;
+      state.settled = true;
+      clearTimeout(timer);
+      state.close?.();
+      if (err) reject(err);
+      else resolve(reply!);
+    };
+    const timer = setTimeout(() => done(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
+    state.close = start(done);
+    if (state.settled) state.close(); // settled before start() returned its closer
+  });
 }

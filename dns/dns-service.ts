@@ -8,7 +8,7 @@ import { componentLogger } from '../common/logger.ts';
 import type { PeerName } from '../common/peer-identity.ts';
 import type { GossipChannelSender, Gossiper } from '../router/mesh/contract.ts';
 import { DnsServer, type DnsServerStats, type ScopeHook } from './dns-server.ts';
-import { describeEntry, formatIpv4Addr, parseIpv4Addr, type Entry } from './entry.ts';
+import { formatIpv4Addr, parseIpv4Addr, type Entry } from './entry.ts';
 import { NAMESERVER_CHANNEL } from './gossip-codec.ts';
 import { NameserverGossip } from './nameserver-gossip.ts';
 import { ResolvConfUpstream } from './upstream.ts';
@@ -69,6 +69,7 @@ const LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/i;
 export class DnsService {
   readonly name = 'dns';
   private readonly log: Logger;
+  private ourName: PeerName | undefined;
   private gossip: NameserverGossip | undefined;
   private server: DnsServer | undefined;
   private upstream: ResolvConfUpstream | undefined;
@@ -89,6 +90,7 @@ export class DnsService {
       const mesh = opts.mesh?.();
       const ourName = mesh?.ourName ?? opts.localName;
       if (ourName === undefined) throw new Error('dns: no peer name (neither a mesh nor localName)');
+      this.ourName = ourName;
       const gossip = new NameserverGossip({ ourName, knownPeer: (p) => p === ourName || (mesh?.knownPeer(p) ?? false), logger: this.log });
       if (mesh) {
         gossip.setSender(mesh.newGossip(NAMESERVER_CHANNEL, gossip));
@@ -137,13 +139,12 @@ export class DnsService {
     return bare.endsWith(`.${domain}`) ? `${bare}.` : `${bare}.${domain}.`;
   }
 
-  /** Registers `fqdn` -> `ip` for `containerId` (idempotent: an existing live entry is kept). */
+  /** Registers `name` -> `ip` for `containerId` (idempotent). */
   add(containerId: string, ip: string, name: string): Entry {
     const gossip = this.requireGossip();
     const fqdn = this.qualify(name);
     const addr = parseIpv4Addr(ip);
-    const live = gossip.lookup(fqdn).find((e) => e.containerId === containerId && e.addr === addr && e.hostname === fqdn);
-    return live ?? gossip.addEntry(fqdn, containerId, addr);
+    return gossip.addEntry(fqdn, containerId, addr);
   }
 
   /** Tombstones our entries that match; absent fields match anything. Returns what went. */
@@ -159,14 +160,7 @@ export class DnsService {
   /** Our live entries of a container (what the registrar diffs against). */
   entriesOf(containerId: string): Entry[] {
     const gossip = this.requireGossip();
-    const ourName = this.ourName();
-    return gossip.entries().filter((e) => e.tombstone === 0 && e.origin === ourName && e.containerId === containerId);
-  }
-
-  /** Container ids we have live entries for. */
-  registeredContainers(): Set<string> {
-    const ourName = this.ourName();
-    return new Set(this.requireGossip().entries().filter((e) => e.tombstone === 0 && e.origin === ourName).map((e) => e.containerId));
+    return gossip.entries().filter((e) => e.tombstone === 0 && e.origin === this.ourName && e.containerId === containerId);
   }
 
   /** Addresses of a name, as the DNS server would answer a client that sees everything. */
@@ -189,16 +183,6 @@ export class DnsService {
       entries: this.gossip.entries().map((e) => ({ hostname: e.hostname, address: formatIpv4Addr(e.addr), containerId: e.containerId, origin: e.origin, version: e.version, tombstone: e.tombstone })),
       stats: this.server.stats(),
     };
-  }
-
-  describe(e: Entry): string {
-    return describeEntry(e);
-  }
-
-  private ourName(): PeerName {
-    const name = this.opts.mesh?.().ourName ?? this.opts.localName;
-    if (name === undefined) throw new Error('dns not started');
-    return name;
   }
 
   private requireGossip(): NameserverGossip {

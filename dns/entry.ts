@@ -20,6 +20,10 @@ export interface Entry {
   tombstone: number;
 }
 
+/** Container id of names registered for something that is not a container (`weave dns-add`
+ *  without one), as Weave's script used. */
+export const EXTERNAL_CONTAINER = 'weave:extern';
+
 export const isLive = (e: Entry): boolean => e.tombstone === 0;
 
 /** Weave's identity of an entry: hostname (exact case), origin, container and address. */

@@ -85,8 +85,11 @@ export class NameserverGossip implements Gossiper {
 
   // --- local changes ---
 
-  /** Registers hostname -> addr for a container of ours and broadcasts it. */
+  /** Registers hostname -> addr for a container of ours and broadcasts it (idempotent). */
   addEntry(hostname: string, containerId: string, addr: Ipv4Addr): Entry {
+    // already registered and live: nothing changed, so nothing to tell the peers
+    const live = this.#entries.find({ hostname, containerId, origin: this.#ourName, addr });
+    if (live && live.tombstone === 0) return live;
     const e = this.#entries.add(hostname, containerId, this.#ourName, addr);
     this.#log.info('adding entry', { entry: describeEntry(e) });
     this.#broadcast([e]);

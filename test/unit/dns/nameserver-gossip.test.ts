@@ -49,6 +49,18 @@ describe('dns/nameserver gossip', () => {
     expect(b.lookup('web.weave.local.')[0]!.origin).to.equal(A);
   });
 
+  it('registering a live entry again broadcasts nothing; re-registering a deleted one revives it', () => {
+    let sent = 0;
+    a.setSender({ gossipUnicast: () => undefined, gossipBroadcast: () => void sent++, gossipNeighbourSubset: () => undefined });
+    a.addEntry('web.weave.local.', 'c1', ip('10.32.0.1'));
+    a.addEntry('web.weave.local.', 'c1', ip('10.32.0.1'));
+    expect(sent).to.equal(1);
+    a.deleteEntries({ containerId: 'c1' });
+    const revived = a.addEntry('web.weave.local.', 'c1', ip('10.32.0.1'));
+    expect(sent).to.equal(3);
+    expect(revived).to.include({ tombstone: 0, version: 2 });
+  });
+
   it('propagates tombstones: container death removes the name everywhere', () => {
     a.addEntry('web.weave.local.', 'c1', ip('10.32.0.1'));
     a.addEntry('web.weave.local.', 'c2', ip('10.32.0.2'));
