@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import type { IpamStatus } from '../ipam/contract.ts';
 import type { RingAllocatorStatus } from '../ipam/ring-allocator.ts';
 import { httpText } from './control-client.ts';
+import { statusRow as row } from './status-row.ts';
 
 /** One line per peer owning space: Weave's `weave status ipam`. */
 export function formatIpamOwners(ring: RingAllocatorStatus): string {
@@ -26,7 +27,6 @@ export function formatIpamOwners(ring: RingAllocatorStatus): string {
 
 /** The "Service: ipam" block of `weave status`. */
 export function formatIpamService(ipam: IpamStatus): string[] {
-  const row = (label: string, value: string): string => `${label.padStart(16)}: ${value}`;
   const ring = ipam.ring;
   if (!ring) return [row('Service', 'ipam (this host only)'), row('Range', ipam.range), row('DefaultSubnet', ipam.defaultSubnet)];
   const out = [row('Service', 'ipam'), row('Status', ring.Status)];

@@ -1,5 +1,6 @@
 import type { DaemonStatus } from '../daemon/daemon-status.ts';
 import { formatIpamService } from './ipam-commands.ts';
+import { statusRow as row } from './status-row.ts';
 import { formatDnsService } from './dns-commands.ts';
 import { formatRouterSummary, type RouterStatus } from '../router/mesh/status.ts';
 
@@ -7,10 +8,6 @@ interface PluginStatusView {
   socket?: string;
   networks?: { id: string; subnet?: string; endpoints?: number }[];
   endpoints?: number;
-}
-
-function row(label: string, value: string): string {
-  return `${label.padStart(16)}: ${value}`;
 }
 
 /** Human summary in Weave's aligned "Label: value" style; `--json` prints the raw document. */
