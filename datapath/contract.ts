@@ -39,6 +39,16 @@ export interface VethInfo {
   guest: LinkInfo;
 }
 
+/** One weave network as the bridge's isolation sees it on this host. */
+export interface IsolatedNetwork {
+  /** Its IPv4 subnets; the first names it (the same on every host of the network). */
+  subnets: string[];
+  /** false: IPv4 multicast never reaches or leaves its containers. */
+  multicast: boolean;
+  /** Bridge ports of its containers here (host ends of their veths), existing or about to. */
+  ports: string[];
+}
+
 /** Host-side datapath operations the plugin and daemon need. Every method is idempotent where
  *  the comment says so, because Docker retries and the daemon reconciles after a crash. */
 export interface Datapath {
@@ -56,4 +66,8 @@ export interface Datapath {
   ensureAddress(link: string, cidr: string): Promise<void>;
   /** Remove `cidr` from the link; resolves false if it was not there (idempotent). */
   removeAddress(link: string, cidr: string): Promise<boolean>;
+  /** Make the bridge keep networks apart: each port only exchanges frames of its own network,
+   *  nothing else. Replaces the previous policy as a whole, atomically (idempotent). Ports not
+   *  listed (overlay and capture ports) are not filtered. */
+  applyIsolation(networks: IsolatedNetwork[]): Promise<void>;
 }

@@ -1,6 +1,8 @@
 // The Datapath on a Linux host: a bridge plus veth pairs, programmed over rtnetlink.
 import type { Logger } from '../common/logger.ts';
-import type { BridgeSpec, Datapath, LinkInfo, VethInfo, VethSpec } from './contract.ts';
+import type { BridgeSpec, Datapath, IsolatedNetwork, LinkInfo, VethInfo, VethSpec } from './contract.ts';
+import { isolationRuleset } from './isolation/isolation-ruleset.ts';
+import { NftablesClient } from './netlink/nftables/client.ts';
 import type { WeaveNative } from './native/index.ts';
 import { NetlinkError } from './netlink/netlink-error.ts';
 import { RtnetlinkClient } from './netlink/rtnetlink/client.ts';
@@ -27,6 +29,7 @@ export class LinuxDatapath implements Datapath {
   private readonly logger: Logger;
   private readonly opts: LinuxDatapathOptions;
   private client: RtnetlinkClient | undefined;
+  private nft: NftablesClient | undefined;
 
   constructor(opts: LinuxDatapathOptions) {
     this.opts = opts;
@@ -40,12 +43,15 @@ export class LinuxDatapath implements Datapath {
     if (this.opts.timeoutMs !== undefined) socketOpts.timeoutMs = this.opts.timeoutMs;
     if (this.opts.native !== undefined) socketOpts.native = this.opts.native;
     this.client = RtnetlinkClient.open(socketOpts);
+    this.nft = NftablesClient.open(socketOpts);
     this.logger.debug('datapath started', { netns: this.opts.netns ?? 'self' });
   }
 
   async stop(): Promise<void> {
     this.client?.close();
     this.client = undefined;
+    this.nft?.close();
+    this.nft = undefined;
   }
 
   /** The rtnetlink client, for datapath-internal users (vxlan/FDB programming). */
@@ -139,5 +145,11 @@ export class LinuxDatapath implements Datapath {
     if (!present.some((a) => a.cidr === cidr)) return false;
     await this.rtnl.deleteAddress(link, cidr);
     return true;
+  }
+
+  async applyIsolation(networks: IsolatedNetwork[]): Promise<void> {
+    if (this.nft === undefined) throw new Error('LinuxDatapath is not started');
+    await this.nft.commit(isolationRuleset(networks), 'bridge isolation rules');
+    this.logger.debug('isolation applied', { networks: networks.length, ports: networks.reduce((n, x) => n + x.ports.length, 0) });
   }
 }

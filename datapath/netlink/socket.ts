@@ -139,6 +139,56 @@ export class NetlinkSocket {
     });
   }
 
+  /**
+   * Sends several messages in one datagram, as nfnetlink's batches need (BATCH_BEGIN, the
+   * changes, BATCH_END: one transaction). Messages marked `ack` get NLM_F_ACK; resolves once
+   * each of those is acknowledged, rejects with the first negative ack (the kernel then aborts
+   * the whole batch, so nothing of it applies).
+   */
+  requestBatch(messages: { type: number; flags: number; payload: Buffer; ack: boolean }[], opts: RequestOptions & { describe?: Describe } = {}): Promise<void> {
+    if (this.closed) return Promise.reject(new NetlinkError(errnoNumber('EBADF') ?? 9, 'netlink socket closed'));
+    const context = opts.describe?.() ?? 'netlink batch';
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    const entries: Pending[] = [];
+    const waits: Promise<NetlinkMessage[]>[] = [];
+    const parts: Buffer[] = [];
+    for (const m of messages) {
+      const flags = NLM_F_REQUEST | m.flags | (m.ack ? NLM_F_ACK : 0);
+      if (!m.ack) {
+        parts.push(encodeMessage({ type: m.type, flags, seq: this.allocSeq(), pid: this.portId, payload: m.payload }));
+        continue;
+      }
+      let entry!: Pending;
+      waits.push(
+        new Promise<NetlinkMessage[]>((resolve, reject) => {
+          entry = { type: m.type, flags, payload: m.payload, dump: false, replies: [], interrupted: false, retriesLeft: 0, timer: undefined as unknown as NodeJS.Timeout, context, resolve, reject };
+        }),
+      );
+      entry.timer = setTimeout(() => {
+        this.settle(entry, new NetlinkError(errnoNumber('ETIMEDOUT') ?? 110, `${context}: no reply in ${timeoutMs} ms`));
+      }, timeoutMs);
+      const seq = this.allocSeq();
+      if (this.pending.size === 0) this.handle.ref();
+      this.pending.set(seq, entry);
+      entries.push(entry);
+      parts.push(encodeMessage({ type: m.type, flags, seq, pid: this.portId, payload: m.payload }));
+    }
+    try {
+      this.handle.send(Buffer.concat(parts));
+    } catch (err) {
+      const e = err as NativeError;
+      for (const entry of entries) this.settle(entry, new NetlinkError(e.errno ?? 5, `${context}: send`));
+    }
+    return Promise.all(waits).then(
+      () => undefined,
+      (err: unknown) => {
+        // The batch failed as a whole: stop waiting for the acks that will never come.
+        for (const entry of entries) this.settle(entry, []);
+        throw err;
+      },
+    );
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
