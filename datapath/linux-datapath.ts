@@ -79,6 +79,8 @@ export class LinuxDatapath implements Datapath {
     if (link.kind !== 'bridge') {
       throw new Error(`link ${spec.name} exists but is a ${link.kind ?? 'plain device'}, not a bridge`);
     }
+    // Every call, so a bridge made by an older version or by hand gets it too; cheap and idempotent.
+    await rtnl.setBridge(link.index, { multicastSnooping: false });
     if (link.mtu !== spec.mtu || !link.up) {
       await rtnl.setLink(link.index, { mtu: spec.mtu, up: true });
       link = (await rtnl.getLink(link.index)) ?? link;

@@ -3,7 +3,7 @@
 // veth pair and tells Docker which link to move into the container.
 
 import type { Logger } from '../common/logger.ts';
-import type { Datapath } from '../datapath/contract.ts';
+import type { Datapath, IsolatedNetwork } from '../datapath/contract.ts';
 import type { Ipam } from '../ipam/contract.ts';
 import {
   allocateNetworkSchema,
@@ -149,6 +149,7 @@ export class NetworkDriver {
         s.networks.delete(networkId);
         for (const ep of endpoints) s.endpoints.delete(ep.id);
       });
+      await this.isolate();
       this.log.info('network deleted', { networkId, endpoints: endpoints.length });
     });
     return {};
@@ -184,6 +185,9 @@ export class NetworkDriver {
       }
       await this.removeLeftover(names.host);
       await this.removeLeftover(names.guest);
+      // The port is covered by its network's rules before it exists, so its first frame is
+      // already kept inside the network.
+      await this.isolate({ networkId: req.NetworkID, hostVeth: names.host });
 
       // A re-created veth keeps the MAC Docker was already given for this endpoint.
       const guestMac = requestedMac ?? existing?.mac;
@@ -207,12 +211,14 @@ export class NetworkDriver {
       } catch (err) {
         // Unrecorded, the veth would be a leak nobody deletes; Docker sees the error and rolls back.
         await this.datapath.deleteLink(names.host).catch((cleanupErr: unknown) => this.log.warn('cannot remove veth after failed write', { veth: names.host, error: String(cleanupErr) }));
+        await this.isolate().catch((e: unknown) => this.log.warn('cannot update isolation rules', { error: String(e) }));
         throw err;
       }
       if (ctx.expired() && existing === undefined) {
         // Docker was already told this failed and will not delete what it never got.
         await this.datapath.deleteLink(names.host);
         await this.store.update((s) => void s.endpoints.delete(record.id));
+        await this.isolate();
         this.log.warn('CreateEndpoint finished after its deadline; undone', { endpointId: record.id });
         return {};
       }
@@ -233,6 +239,7 @@ export class NetworkDriver {
       if (ep === undefined) return;
       await this.datapath.deleteLink(ep.hostVeth);
       await this.store.update((s) => void s.endpoints.delete(endpointId));
+      await this.isolate();
       this.log.info('endpoint deleted', { endpointId, veth: ep.hostVeth });
     });
     return {};
@@ -296,6 +303,9 @@ export class NetworkDriver {
         // Kept: Docker still owns these endpoints and will send DeleteEndpoint for them.
         this.log.warn('endpoints whose veth is gone', { endpoints: endpointsWithoutLink });
       }
+      // The kernel kept the rules while we were down; this brings them in line with the records
+      // (and installs them on a host that ran a version without isolation).
+      await this.isolate();
       return { removedLinks, endpointsWithoutLink };
     });
   }
@@ -317,12 +327,32 @@ export class NetworkDriver {
         for (const n of goneNetworks) s.networks.delete(n.id);
         for (const e of goneEndpoints) s.endpoints.delete(e.id);
       });
+      await this.isolate();
       this.log.info('dropped networks and endpoints Docker removed while we were down', {
         networks: goneNetworks.map((n) => n.id),
         endpoints: goneEndpoints.map((e) => e.id),
       });
       return { networks: goneNetworks, endpoints: goneEndpoints };
     });
+  }
+
+  /** Networks and the ports of their containers, as recorded (plus one port about to be made). */
+  isolationPolicy(pending?: { networkId: string; hostVeth: string }): IsolatedNetwork[] {
+    const ports = this.store.endpoints().map((e) => ({ networkId: e.networkId, hostVeth: e.hostVeth }));
+    if (pending !== undefined && !ports.some((p) => p.hostVeth === pending.hostVeth)) ports.push(pending);
+    return this.store.networks().map((n) => ({
+      subnets: n.subnets,
+      multicast: n.multicast,
+      ports: ports.filter((p) => p.networkId === n.id).map((p) => p.hostVeth),
+    }));
+  }
+
+  private async isolate(pending?: { networkId: string; hostVeth: string }): Promise<void> {
+    try {
+      await this.datapath.applyIsolation(this.isolationPolicy(pending));
+    } catch (err) {
+      throw new PluginError(`cannot install the rules that keep weave networks apart: ${(err as Error).message}`);
+    }
   }
 
   private async removeLeftover(name: string): Promise<void> {

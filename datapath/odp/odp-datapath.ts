@@ -152,6 +152,8 @@ export class OdpDatapath {
   private async ensureBridgeAndVeth(): Promise<void> {
     const rtnl = this.rtnl!;
     if ((await rtnl.getLink(this.bridgeName)) === undefined) await rtnl.createBridge(this.bridgeName, { mtu: this.mtu });
+    // Multicast must flood to vethwe-bridge too, whatever groups local containers joined.
+    await rtnl.setBridge(this.bridgeName, { multicastSnooping: false });
     const bridge = await rtnl.getLink(this.bridgeName);
     if (bridge === undefined) throw new Error(`bridge ${this.bridgeName} vanished`);
     if ((await rtnl.getLink('vethwe-bridge')) === undefined) {

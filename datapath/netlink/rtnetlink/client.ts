@@ -34,8 +34,9 @@ import {
   encodeNewVeth,
   encodeNewVxlan,
   encodeSetLink,
+  encodeBridgeSettings,
 } from './link.ts';
-import type { CommonLinkOptions, Link, LinkChanges, VethPeerOptions, VxlanOptions } from './link.ts';
+import type { BridgeSettings, CommonLinkOptions, Link, LinkChanges, VethPeerOptions, VxlanOptions } from './link.ts';
 import { decodeNeighbour, encodeFdb, encodeNdMsg, encodeNeighbour } from './neighbour.ts';
 import type { FdbSpec, Neighbour, NeighbourSpec } from './neighbour.ts';
 import { decodeRoute, encodeRoute, encodeRtMsg } from './route.ts';
@@ -140,6 +141,11 @@ export class RtnetlinkClient {
   }
 
   /** Bridge port flags of an enslaved link (`bridge link set dev X isolated on ...`). */
+  async setBridge(which: string | number, settings: BridgeSettings): Promise<void> {
+    const index = await this.resolveIndex(which);
+    await this.req(RTM_NEWLINK, 0, encodeBridgeSettings(index, settings), `bridge settings of ${which}`);
+  }
+
   async setBridgePortFlags(which: string | number, flags: BridgePortFlags): Promise<void> {
     const index = await this.resolveIndex(which);
     await this.req(RTM_SETLINK, 0, encodeBridgePortFlags(index, flags), `bridge port flags of ${which}`);

@@ -250,6 +250,24 @@ export function encodeSetLink(index: number, c: LinkChanges): Buffer {
   return Buffer.concat([hdr, ...attrs]);
 }
 
+const IFLA_BR_MCAST_SNOOPING = 23;
+
+export interface BridgeSettings {
+  /** IGMP snooping: off makes the bridge flood every multicast frame to every port, as
+   *  Weave's overlay expects (a snooped group would stop reaching the overlay ports). */
+  multicastSnooping?: boolean;
+}
+
+/** RTM_NEWLINK payload changing an existing bridge (`ip link set X type bridge ...`). */
+export function encodeBridgeSettings(index: number, b: BridgeSettings): Buffer {
+  const data: Buffer[] = [];
+  if (b.multicastSnooping !== undefined) data.push(attrU8(IFLA_BR_MCAST_SNOOPING, b.multicastSnooping ? 1 : 0));
+  return Buffer.concat([
+    encodeIfInfo({ index }),
+    attrNested(IFLA_LINKINFO, [attrString(IFLA_INFO_KIND, 'bridge', false), attrNested(IFLA_INFO_DATA, data, false)], false),
+  ]);
+}
+
 /** Payload selecting a link by index or by name (RTM_GETLINK, RTM_DELLINK). */
 export function encodeLinkSelector(which: number | string): Buffer {
   if (typeof which === 'number') return encodeIfInfo({ index: which });

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { encodeBridgePortFlags } from '../../../datapath/netlink/rtnetlink/bridge-port.ts';
+import { encodeBridgeSettings } from '../../../datapath/netlink/rtnetlink/link.ts';
 
 describe('bridge port flags codec', function () {
   it('encodes what `bridge link set dev X learning off isolated on` sends (strace of iproute2)', function () {
@@ -16,5 +17,13 @@ describe('bridge port flags codec', function () {
     expect(b.subarray(16).toString('hex')).to.equal(
       '20000c80' + '05000900' + '00000000' + '05001b00' + '00000000' + '05001e00' + '01000000' + '04001800',
     );
+  });
+});
+
+describe('bridge settings codec', function () {
+  it('encodes what `ip link set br0 type bridge mcast_snooping 0` sends (strace of iproute2)', function () {
+    // ifinfomsg {index 5} + IFLA_LINKINFO {KIND "bridge", DATA {IFLA_BR_MCAST_SNOOPING 0}}
+    const expected = '00000000' + '05000000' + '00000000' + '00000000' + '1c001200' + '0a000100' + '627269646765' + '0000' + '0c000200' + '05001700' + '00000000';
+    expect(encodeBridgeSettings(5, { multicastSnooping: false }).toString('hex')).to.equal(expected);
   });
 });

@@ -1,20 +1,22 @@
 // In-memory Datapath for plugin tests: keeps links in a map, records every call, and can be told
 // to fail or hang, so the plugin's handling of datapath trouble can be exercised without root.
 
-import type { BridgeSpec, Datapath, LinkInfo, VethInfo, VethSpec } from '../../../datapath/contract.ts';
+import type { BridgeSpec, Datapath, IsolatedNetwork, LinkInfo, VethInfo, VethSpec } from '../../../datapath/contract.ts';
 
 export interface DatapathCall {
   method: string;
   args: unknown[];
 }
 
-type Method = 'createVeth' | 'deleteLink' | 'getLink' | 'listLinks';
+type Method = 'createVeth' | 'deleteLink' | 'getLink' | 'listLinks' | 'applyIsolation';
 
 export class FakeDatapath implements Datapath {
   readonly links = new Map<string, LinkInfo>();
   /** link name -> its addresses (CIDR) */
   readonly addresses = new Map<string, Set<string>>();
   readonly calls: DatapathCall[] = [];
+  /** The policy of the last applyIsolation, as the kernel would hold it. */
+  isolation: IsolatedNetwork[] = [];
   private nextIndex = 10;
   private macCounter = 1;
   private readonly failures = new Map<Method, Error>();
@@ -56,6 +58,16 @@ export class FakeDatapath implements Datapath {
   }
 
   async start(): Promise<void> {}
+
+  async applyIsolation(networks: IsolatedNetwork[]): Promise<void> {
+    await this.enter('applyIsolation', [networks]);
+    this.isolation = structuredClone(networks);
+  }
+
+  /** The network (first subnet) whose isolation rules cover `port`, if any. */
+  isolatedAs(port: string): string | undefined {
+    return this.isolation.find((n) => n.ports.includes(port))?.subnets[0];
+  }
   async stop(): Promise<void> {}
 
   async ensureBridge(spec: BridgeSpec): Promise<LinkInfo> {
