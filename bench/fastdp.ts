@@ -5,6 +5,8 @@
 //   3. weave fastdp: container -> container over `weave launch` (connection on fastdp)
 //   4. weave fastdp with plain netns on the weave bridge (same endpoints as row 2, so the
 //      difference to row 2 is the data path only; Docker's container setup costs rows 3 a bit)
+//   5. row 3 with the isolation table removed from both hosts for the measurement (one shared
+//      segment, as before networks were isolated): the cost of isolation is row 3 / row 5
 //   npx tsx bench/fastdp.ts [--seconds N] [--rounds R]
 // iperf3 (one TCP stream) and ping run from inside each endpoint's netns with the host's tools,
 // so only the path differs. Rounds alternate the order; medians are reported, with the goals
@@ -120,18 +122,44 @@ try {
     w.push(`/run/netns/${ns}`);
   }
 
-  const paths: [string, Runner, Runner, string][] = [
+  // Isolation off for one measurement: the table is saved, deleted, and put back as it was.
+  const saved = new Map<LabHost, string>();
+  const isolationOff = async (): Promise<void> => {
+    for (const h of [h1, h2]) {
+      saved.set(h, (await execFileP('ip', ['netns', 'exec', h.netns, 'nft', 'list', 'table', 'bridge', 'weave'])).stdout);
+      await execFileP('ip', ['netns', 'exec', h.netns, 'nft', 'delete', 'table', 'bridge', 'weave']);
+    }
+  };
+  const isolationOn = async (): Promise<void> => {
+    for (const h of [h1, h2]) {
+      const child = execFile('ip', ['netns', 'exec', h.netns, 'nft', '-f', '-']);
+      const done = new Promise<void>((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`nft -f exited ${code}`)))));
+      child.stdin!.end(saved.get(h)!);
+      await done;
+    }
+  };
+
+  type Path = [string, Runner, Runner, string, { before: () => Promise<void>; after: () => Promise<void> }?];
+  const paths: Path[] = [
     ['underlay (host -> host)', nsRunner(hostNs(h2)), nsRunner(hostNs(h1)), h2.address],
     ['plain kernel vxlan (netns)', nsRunner([`--net=${p2}`]), nsRunner([`--net=${p1}`]), '10.99.0.2'],
     ['weave fastdp (containers)', nsRunner(['-t', pid2, '-n']), nsRunner(['-t', pid1, '-n']), ip2],
     ['weave fastdp (netns on bridge)', nsRunner([`--net=${w[1]!}`]), nsRunner([`--net=${w[0]!}`]), '10.40.99.2'],
+    ['weave fastdp (containers, no isolation)', nsRunner(['-t', pid2, '-n']), nsRunner(['-t', pid1, '-n']), ip2, { before: isolationOff, after: isolationOn }],
   ];
   // warm up ARP/FDB on every path
   for (const [, , client, target] of paths) await client('ping', ['-c', '3', '-i', '0.2', target]);
   const samples = new Map<string, Sample[]>(paths.map(([n]) => [n, []]));
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? paths : [...paths].reverse();
-    for (const [name, server, client, target] of order) samples.get(name)!.push(await measure(server, client, target));
+    for (const [name, server, client, target, around] of order) {
+      await around?.before();
+      try {
+        samples.get(name)!.push(await measure(server, client, target));
+      } finally {
+        await around?.after();
+      }
+    }
   }
 
   const med = (name: string): Sample => {
@@ -139,10 +167,10 @@ try {
     return { gbps: median(s.map((x) => x.gbps)), rttMs: median(s.map((x) => x.rttMs)) };
   };
   console.log(`iperf3 TCP ${seconds} s x ${rounds} rounds (median), ping 200 x 10 ms; two lab hosts on one machine`);
-  console.log(`${''.padEnd(30)}${'Gbit/s'.padStart(10)}${'rtt ms'.padStart(10)}   samples (Gbit/s)`);
+  console.log(`${''.padEnd(40)}${'Gbit/s'.padStart(10)}${'rtt ms'.padStart(10)}   samples (Gbit/s)`);
   for (const [name] of paths) {
     const m = med(name);
-    console.log(`${name.padEnd(30)}${m.gbps.toFixed(2).padStart(10)}${m.rttMs.toFixed(3).padStart(10)}   ${samples.get(name)!.map((s) => s.gbps.toFixed(2)).join(' ')}`);
+    console.log(`${name.padEnd(40)}${m.gbps.toFixed(2).padStart(10)}${m.rttMs.toFixed(3).padStart(10)}   ${samples.get(name)!.map((s) => s.gbps.toFixed(2)).join(' ')}`);
   }
   const u = med(paths[0]![0]);
   const v = med(paths[1]![0]);
@@ -153,6 +181,10 @@ try {
     line(`fastdp (${label}) / underlay throughput`, f.gbps / u.gbps, '>= 0.85', f.gbps / u.gbps >= 0.85);
     line(`fastdp (${label}) / plain vxlan rtt`, f.rttMs / v.rttMs, '<= 1.10', f.rttMs / v.rttMs <= 1.1);
   }
+  const iso = med(paths[2]![0]);
+  const shared = med(paths[4]![0]);
+  line('isolation on / off throughput (containers)', iso.gbps / shared.gbps, '>= 0.97', iso.gbps / shared.gbps >= 0.97);
+  line('isolation on / off rtt (containers)', iso.rttMs / shared.rttMs, '(reference)', true);
   line('(plain vxlan / underlay throughput)', v.gbps / u.gbps, '(reference)', true);
 } finally {
   await lab.down();
