@@ -145,8 +145,3 @@ export function isolationRuleset(networks: IsolatedNetwork[]): NftMessage[] {
   if (elements.length > 0) msgs.push(newVerdictMapElements(fam, t, PORTS_MAP, PORTS_MAP_ID, elements));
   return msgs;
 }
-
-/** Removes the table (on `weave reset`-like teardown); absent table is fine. */
-export function isolationTeardown(): NftMessage[] {
-  return [newTable(NFPROTO_BRIDGE, ISOLATION_TABLE), delTable(NFPROTO_BRIDGE, ISOLATION_TABLE)];
-}
