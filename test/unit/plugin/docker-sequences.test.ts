@@ -433,4 +433,21 @@ describe('plugin: Docker call sequences', () => {
     await new Promise((r) => setTimeout(r, 250));
     expect(addresses()).to.have.members([inUse, dockerOnly, retried, afterStart]);
   });
+
+  it('never releases as orphans the addresses reserved outside Docker (the host\'s exposed ones)', async () => {
+    await f.server.stop();
+    let reserved: string[] = [];
+    f = await PluginFixture.create({ orphanGraceMs: 50, reservedAddresses: () => reserved });
+    const net = await createNetwork(f, networkId(30));
+    const request = async (): Promise<string> => String((await f.call('/IpamDriver.RequestAddress', { PoolID: net.poolId, Address: '', Options: {} }))['Address']);
+    const exposed = await request(); // with its prefix, as the expose service records it
+    const orphan = (await request()).split('/')[0]!;
+    reserved = [exposed];
+    await f.restart();
+    const r = await f.server.syncWithDocker({ networks: new Set([networkId(30)]), endpoints: new Set(), addresses: new Set() });
+    expect(r).to.deep.equal({ networks: 0, endpoints: 0, addresses: 1 });
+    await new Promise((r) => setTimeout(r, 150));
+    expect(f.ipam.status().pools.find((p) => p.poolId === net.poolId)?.addresses).to.deep.equal([exposed.split('/')[0]]);
+    expect(orphan).to.not.equal(exposed.split('/')[0]);
+  });
 });
