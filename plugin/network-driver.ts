@@ -351,11 +351,16 @@ export class NetworkDriver {
     const ports = this.store.endpoints().map((e) => ({ networkId: e.networkId, hostVeth: e.hostVeth }));
     if (pending !== undefined && !ports.some((p) => p.hostVeth === pending.hostVeth)) ports.push(pending);
     const hostPorts = this.deps.hostPorts?.() ?? [];
-    return this.store.networks().map((n) => ({
+    const networks = this.store.networks();
+    const policy = networks.map((n) => ({
       subnets: n.subnets,
       multicast: n.multicast,
       ports: [...ports.filter((p) => p.networkId === n.id).map((p) => p.hostVeth), ...hostPorts.filter((h) => n.subnets.includes(h.subnet)).map((h) => h.port)],
     }));
+    // a port left out would not be filtered at all: one whose network was deleted under it stays
+    // confined to that subnet until it is hidden
+    const stranded = hostPorts.filter((h) => !networks.some((n) => n.subnets.includes(h.subnet)));
+    return [...policy, ...stranded.map((h) => ({ subnets: [h.subnet], multicast: true, ports: [h.port] }))];
   }
 
   /** Re-applies the policy after something outside the records changed (a host port came or

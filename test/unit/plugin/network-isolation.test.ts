@@ -93,15 +93,16 @@ describe('plugin/NetworkDriver: isolation between networks', () => {
     await driver.createEndpoint({ NetworkID: networkId(1), EndpointID: endpointId(1), Interface: { Address: '10.33.0.1/24' } });
     hostPorts = [
       { subnet: '10.33.0.0/24', port: 'vethwex0a210000' },
-      // a network this host does not have: covered by nothing, so it stays out of the policy
+      // its network was deleted under it: still kept to its subnet, as an unlisted port is not filtered at all
       { subnet: '10.99.0.0/24', port: 'vethwex0a630000' },
     ];
     await driver.refreshIsolation();
     expect(datapath.isolation[0]).to.deep.equal({ subnets: ['10.33.0.0/24'], multicast: true, ports: [vethNamesFor(endpointId(1)).host, 'vethwex0a210000'] });
-    expect(datapath.isolatedAs('vethwex0a630000')).to.equal(undefined);
+    expect(datapath.isolation[2]).to.deep.equal({ subnets: ['10.99.0.0/24'], multicast: true, ports: ['vethwex0a630000'] });
     hostPorts = [];
     await driver.refreshIsolation();
     expect(datapath.isolatedAs('vethwex0a210000')).to.equal(undefined);
+    expect(datapath.isolation).to.have.length(2);
   });
 
   it('keeps host ports in the policy it re-derives after a restart, and leaves their links alone', async () => {
