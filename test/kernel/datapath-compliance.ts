@@ -160,6 +160,8 @@ export function datapathCompliance(name: string, setup: () => Promise<Compliance
       expect(addrs()).to.deep.equal(['10.32.0.5/16']);
       // the subnet is on-link through the host end, so the host reaches the network's members
       expect(netns.ip('route', 'show', '10.32.0.0/16')).to.contain(`dev ${spec.hostName}`);
+      // the bridge answers ARP for its own addresses only, not for the host port's
+      expect(netns.exec('cat', '/proc/sys/net/ipv4/conf/wvbr/arp_ignore').trim()).to.equal('1');
 
       // repaired: the pair deleted by hand (one end takes the other with it), a stray address, a port set down
       netns.ip('link', 'del', spec.hostName);
