@@ -6,7 +6,6 @@ import { NftablesClient } from './netlink/nftables/client.ts';
 import type { WeaveNative } from './native/index.ts';
 import { NetlinkError } from './netlink/netlink-error.ts';
 import { RtnetlinkClient } from './netlink/rtnetlink/client.ts';
-import { setNetSysctl } from './sysctl.ts';
 import { AF_INET } from './netlink/rtnetlink/constants.ts';
 import type { Link } from './netlink/rtnetlink/link.ts';
 
@@ -177,11 +176,7 @@ export class LinuxDatapath implements Datapath {
     // Linux answers ARP for any of the host's addresses on any interface: the bridge device, which
     // gets every network's broadcasts outside the isolation rules, would answer for this address to
     // all of them. Only for its own addresses (weaveDNS's) then.
-    setNetSysctl(`ipv4/conf/${spec.bridge}/arp_ignore`, 1, this.sysctlOpts());
-  }
-
-  private sysctlOpts(): { netns?: string; native?: WeaveNative } {
-    return { ...(this.opts.netns !== undefined ? { netns: this.opts.netns } : {}), ...(this.opts.native !== undefined ? { native: this.opts.native } : {}) };
+    await rtnl.setLink(bridge.index, { arpIgnore: 1 });
   }
 
   /** One end deleted by hand, or two unrelated veths under our names: neither can carry the
