@@ -450,4 +450,20 @@ describe('plugin: Docker call sequences', () => {
     expect(f.ipam.status().pools.find((p) => p.poolId === net.poolId)?.addresses).to.deep.equal([exposed.split('/')[0]]);
     expect(orphan).to.not.equal(exposed.split('/')[0]);
   });
+
+  it('refreshIsolation folds the host ports in once the records are loaded, and does nothing before', async () => {
+    await f.server.stop();
+    const hostPorts = [{ subnet: '10.32.0.0/16', port: 'vethwex0a200000' }];
+    f = await PluginFixture.create({ hostPorts: () => hostPorts });
+    await createNetwork(f, networkId(40), { subnet: '10.32.0.0/16' });
+    await f.server.refreshIsolation();
+    expect(f.datapath.isolatedAs('vethwex0a200000')).to.equal('10.32.0.0/16');
+    await f.server.stop();
+    const applied = f.datapath.callsOf('applyIsolation').length;
+    // stopped (or not yet started, as when the expose service starts): the plugin's start-up
+    // reconcile applies the policy instead
+    await f.server.refreshIsolation();
+    expect(f.datapath.callsOf('applyIsolation')).to.have.length(applied);
+    await f.server.start();
+  });
 });
