@@ -99,7 +99,8 @@ describe('expose: the host on a weave network (root)', function () {
     const orphans = logSince(h1, logStart).split('\n').filter((l) => l.includes('nothing uses'));
     expect(orphans.join('\n')).to.not.contain(`"${exposed}"`);
     expect((await h1.weave('expose')).stdout.trim()).to.equal(`${exposed}/16`);
-    expect(await hostPings(h1, c2Ip)).to.equal(true);
+    // the overlay comes back once the relaunched router has reconnected to host2
+    await waitFor(() => hostPings(h1, c2Ip), { timeoutMs: 30_000, intervalMs: 500, what: 'host1 to ping c2 again after the relaunch' });
     await sleep(Math.max(0, relaunched + ORPHAN_GRACE_MS - Date.now()));
     expect(await defaultPoolAddresses(h1)).to.include(exposed);
     expect(await pingFrom(h2, 'c2', exposed), 'after the grace').to.equal(true);
