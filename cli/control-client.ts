@@ -4,11 +4,16 @@ import { DaemonUnreachableError } from './status-client.ts';
 
 /** POST a JSON body to the daemon's control API; resolves to the parsed reply and status. */
 export function postJson(addr: string, path: string, body: unknown, timeoutMs = 5000): Promise<{ status: number; body: unknown }> {
+  return sendJson(addr, 'POST', path, body, timeoutMs);
+}
+
+/** A JSON body with any method (DELETE /expose carries one). */
+export function sendJson(addr: string, method: string, path: string, body: unknown, timeoutMs = 5000): Promise<{ status: number; body: unknown }> {
   const { host, port } = parseAddr(addr);
   const payload = Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
     const req = request(
-      { host, port, path, method: 'POST', timeout: timeoutMs, headers: { 'Content-Type': 'application/json', 'Content-Length': payload.length } },
+      { host, port, path, method, timeout: timeoutMs, headers: { 'Content-Type': 'application/json', 'Content-Length': payload.length } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

@@ -11,6 +11,7 @@ import { stop } from './stop.ts';
 import { postJson } from './control-client.ts';
 import { addIpamCommands, formatIpamOwners } from './ipam-commands.ts';
 import { addDnsCommands, formatDnsEntries } from './dns-commands.ts';
+import { addExposeCommands } from './expose-commands.ts';
 import { formatConnections, formatPeers, type RouterStatus } from '../router/mesh/status.ts';
 
 function exitWith(p: Promise<number>): void {
@@ -101,6 +102,7 @@ for (const [verb, desc] of [
 
 addIpamCommands(program, statusAddr, exitWith);
 addDnsCommands(program, statusAddr, exitWith);
+addExposeCommands(program, statusAddr, exitWith);
 
 program
   .command('stop')

@@ -2,6 +2,7 @@ import type { DaemonStatus } from '../daemon/daemon-status.ts';
 import { formatIpamService } from './ipam-commands.ts';
 import { statusRow as row } from './status-row.ts';
 import { formatDnsService } from './dns-commands.ts';
+import { formatExposeService } from './expose-commands.ts';
 import { formatRouterSummary, type RouterStatus } from '../router/mesh/status.ts';
 
 interface PluginStatusView {
@@ -33,6 +34,7 @@ export function formatStatus(st: DaemonStatus): string {
   lines.push(row('Plugin', `${plugin.socket ?? '?'} — ${nets.length} networks, ${plugin.endpoints ?? 0} endpoints`));
   for (const n of nets) lines.push(row('', `network ${n.id.slice(0, 12)} ${n.subnet ?? ''} (${n.endpoints ?? 0} endpoints)`));
   lines.push(row('Default network', `${st.defaultNetwork.name} (${st.defaultNetwork.state}${st.defaultNetwork.error ? `: ${st.defaultNetwork.error}` : ''})`));
+  lines.push(...formatExposeService(st));
   lines.push('');
   lines.push(...formatIpamService(st.ipam));
   lines.push(row('IPAM', `range ${st.ipam.range}, default subnet ${st.ipam.defaultSubnet}`));

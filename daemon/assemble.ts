@@ -2,7 +2,7 @@ import { componentLogger, type Logger } from '../common/logger.ts';
 import { LinuxDatapath } from '../datapath/linux-datapath.ts';
 import type { Express } from 'express';
 import { LocalIpam } from '../ipam/local-ipam.ts';
-import { networkInterfaces } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import { consensusCount, parseIpallocInit, type IpamMesh } from '../ipam/ipam-mesh.ts';
 import { RingIpam } from '../ipam/ring-ipam.ts';
 import { mountIpamApi } from './ipam-api.ts';
@@ -12,6 +12,7 @@ import { TapCapture } from '../datapath/capture/tap-capture.ts';
 import { UdpSockets } from '../datapath/datagram/udp-sockets.ts';
 import { chooseFastPath } from './fastpath-choice.ts';
 import { buildDnsPart } from './dns-part.ts';
+import { ExposeService } from './expose-service.ts';
 import type { DnsMesh } from '../dns/dns-service.ts';
 import type { DaemonConfig } from './config.ts';
 import type { DaemonParts } from './daemon.ts';
@@ -42,6 +43,28 @@ export function assembleParts(config: DaemonConfig, root: Logger): DaemonParts {
       defaultSubnet: config.ipallocDefaultSubnet,
       logger: componentLogger(root, 'ipam'),
     });
+  const dns = config.dns
+    ? buildDnsPart({
+        config,
+        datapath,
+        // without a mesh the names stay on this host; the origin name then only labels them
+        ...(router ? { mesh: () => dnsMeshOf(router) } : { localName: '00:00:00:00:00:00' }),
+        logger: root,
+      })
+    : undefined;
+  const expose: ExposeService = new ExposeService({
+    dataDir: config.dataDir,
+    datapath,
+    ipam,
+    // the plugin owns the isolation policy; it is built next and only asked once running
+    isolation: { refreshIsolation: () => plugin.refreshIsolation() },
+    ...(dns ? { names: dns.dns } : {}),
+    bridgeName: config.bridgeName,
+    mtu: config.mtu,
+    defaultSubnet: config.ipallocDefaultSubnet,
+    hostname: hostname(),
+    logger: componentLogger(root, 'expose'),
+  });
   const plugin = new PluginServer({
     socketPath: config.pluginSocket,
     ipam,
@@ -50,21 +73,14 @@ export function assembleParts(config: DaemonConfig, root: Logger): DaemonParts {
     logger: componentLogger(root, 'plugin'),
     bridgeName: config.bridgeName,
     mtu: config.mtu,
+    hostPorts: () => expose.hostPorts(),
+    reservedAddresses: () => expose.reservedAddresses(),
   });
   const httpRoutes = ringIpam
     ? (app: Express): void => mountIpamApi(app, { allocator: ringIpam.allocator, defaultSubnet: config.ipallocDefaultSubnet, logger: componentLogger(root, 'ipam-api') })
     : undefined;
-  const services = config.dns
-    ? [
-        buildDnsPart({
-          config,
-          datapath,
-          // without a mesh the names stay on this host; the origin name then only labels them
-          ...(router ? { mesh: () => dnsMeshOf(router) } : { localName: '00:00:00:00:00:00' }),
-          logger: root,
-        }),
-      ]
-    : [];
+  // DNS first: the expose service registers names as it starts
+  const services = [...(dns ? [dns.part] : []), expose];
   return { datapath, ipam, plugin, ...(router ? { router } : {}), ...(httpRoutes ? { httpRoutes } : {}), services };
 }
 

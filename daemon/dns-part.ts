@@ -27,7 +27,14 @@ export interface DnsPartOptions {
   logger: Logger;
 }
 
-export function buildDnsPart(opts: DnsPartOptions): ServicePart {
+/** The service part, and the DNS service itself for the daemon's other users of names
+ *  (`weave expose -h`). */
+export interface DnsPart {
+  part: ServicePart;
+  dns: DnsService;
+}
+
+export function buildDnsPart(opts: DnsPartOptions): DnsPart {
   const { config, datapath } = opts;
   const log = componentLogger(opts.logger, 'dns');
   const watcher = new ContainerWatcher({ docker: new DockerClient(config.dockerSocket), logger: componentLogger(opts.logger, 'container-watcher') });
@@ -77,7 +84,7 @@ export function buildDnsPart(opts: DnsPartOptions): ServicePart {
   let unlisten: (() => void) | undefined;
   let failure: string | undefined;
 
-  return {
+  const part: ServicePart = {
     name: 'dns',
     async start() {
       // names are a convenience on top of the network: if DNS cannot start (port 53 taken, no
@@ -106,4 +113,5 @@ export function buildDnsPart(opts: DnsPartOptions): ServicePart {
     status: () => (failure !== undefined ? { error: failure } : dns.status()),
     routes: (app) => mountDnsApi(app, { dns, logger: log }),
   };
+  return { part, dns };
 }

@@ -39,6 +39,22 @@ export interface VethInfo {
   guest: LinkInfo;
 }
 
+/** The host's own interface on one weave network: a veth pair whose bridge end is a port like a
+ *  container's (so the network's isolation covers it) and whose other end stays in the host's
+ *  namespace carrying the address. Not the bridge itself: frames to the bridge's own address
+ *  skip the bridge's forward hook, so every network could reach it. */
+export interface HostPortSpec {
+  bridge: string;
+  /** The bridge end. */
+  port: string;
+  /** The end in the host's namespace. */
+  hostName: string;
+  mtu: number;
+  /** The host's address with the network's prefix, e.g. "10.32.0.5/16"; the only IPv4 address
+   *  the host end keeps. */
+  cidr: string;
+}
+
 /** One weave network as the bridge's isolation sees it on this host. */
 export interface IsolatedNetwork {
   /** Its IPv4 subnets; the first names it (the same on every host of the network). */
@@ -66,6 +82,11 @@ export interface Datapath {
   ensureAddress(link: string, cidr: string): Promise<void>;
   /** Remove `cidr` from the link; resolves false if it was not there (idempotent). */
   removeAddress(link: string, cidr: string): Promise<boolean>;
+  /** Create what is missing of the host port (a broken pair is made anew), put `cidr` on the host
+   *  end and bring both ends up (idempotent). */
+  ensureHostPort(spec: HostPortSpec): Promise<void>;
+  /** Delete a host port by its bridge end, the other end with it; false if it did not exist. */
+  removeHostPort(port: string): Promise<boolean>;
   /** Make the bridge keep networks apart: each port only exchanges frames of its own network,
    *  nothing else. Replaces the previous policy as a whole, atomically (idempotent). Ports not
    *  listed (overlay and capture ports) are not filtered. */

@@ -1,11 +1,12 @@
 // The Datapath on a Linux host: a bridge plus veth pairs, programmed over rtnetlink.
 import type { Logger } from '../common/logger.ts';
-import type { BridgeSpec, Datapath, IsolatedNetwork, LinkInfo, VethInfo, VethSpec } from './contract.ts';
+import type { BridgeSpec, Datapath, HostPortSpec, IsolatedNetwork, LinkInfo, VethInfo, VethSpec } from './contract.ts';
 import { isolationRuleset } from './isolation/isolation-ruleset.ts';
 import { NftablesClient } from './netlink/nftables/client.ts';
 import type { WeaveNative } from './native/index.ts';
 import { NetlinkError } from './netlink/netlink-error.ts';
 import { RtnetlinkClient } from './netlink/rtnetlink/client.ts';
+import { AF_INET } from './netlink/rtnetlink/constants.ts';
 import type { Link } from './netlink/rtnetlink/link.ts';
 
 export interface LinuxDatapathOptions {
@@ -147,6 +148,56 @@ export class LinuxDatapath implements Datapath {
     if (!present.some((a) => a.cidr === cidr)) return false;
     await this.rtnl.deleteAddress(link, cidr);
     return true;
+  }
+
+  async ensureHostPort(spec: HostPortSpec): Promise<void> {
+    const rtnl = this.rtnl;
+    const bridge = await rtnl.getLink(spec.bridge);
+    if (bridge === undefined) throw new NetlinkError(19, `host port ${spec.port}`, `bridge ${spec.bridge} does not exist`);
+    const port = await rtnl.getLink(spec.port);
+    const host = await rtnl.getLink(spec.hostName);
+    for (const link of [port, host]) {
+      if (link !== undefined && link.kind !== 'veth') throw new Error(`link ${link.name} exists but is a ${link.kind ?? 'plain device'}, not a veth`);
+    }
+    const pair = port !== undefined && host !== undefined && port.linkIndex === host.index ? { port, host } : await this.freshHostPort(spec, bridge.index, [port, host]);
+    if (pair.port.masterIndex !== bridge.index) await rtnl.setMaster(pair.port.index, bridge.index);
+    const present = await rtnl.listAddresses(pair.host.index);
+    for (const a of present) {
+      // the host end is ours alone: an address left from an earlier expose would be a second route
+      if (a.family === AF_INET && a.cidr !== spec.cidr) await rtnl.deleteAddress(pair.host.index, a.cidr);
+    }
+    if (!present.some((a) => a.cidr === spec.cidr)) {
+      await rtnl.addAddress(pair.host.index, spec.cidr, { replace: true });
+      this.logger.info('address added', { link: spec.hostName, cidr: spec.cidr });
+    }
+    for (const link of [pair.port, pair.host]) {
+      if (!link.up || link.mtu !== spec.mtu) await rtnl.setLink(link.index, { up: true, mtu: spec.mtu });
+    }
+    // Linux answers ARP for any of the host's addresses on any interface: the bridge device, which
+    // gets every network's broadcasts outside the isolation rules, would answer for this address to
+    // all of them. Only for its own addresses (weaveDNS's) then.
+    await rtnl.setLink(bridge.index, { arpIgnore: 1 });
+  }
+
+  /** One end deleted by hand, or two unrelated veths under our names: neither can carry the
+   *  network's address, so start from a new pair. */
+  private async freshHostPort(spec: HostPortSpec, bridgeIndex: number, leftovers: (Link | undefined)[]): Promise<{ port: Link; host: Link }> {
+    const rtnl = this.rtnl;
+    for (const link of leftovers) if (link !== undefined) await this.deleteLink(link.name);
+    await rtnl.createVeth(spec.port, { mtu: spec.mtu, master: bridgeIndex }, { name: spec.hostName, mtu: spec.mtu });
+    this.logger.info('created host port', { port: spec.port, host: spec.hostName, bridge: spec.bridge });
+    const port = await rtnl.getLink(spec.port);
+    const host = await rtnl.getLink(spec.hostName);
+    if (port === undefined || host === undefined) throw new NetlinkError(19, `host port ${spec.port}`, 'veth pair vanished after creation');
+    return { port, host };
+  }
+
+  async removeHostPort(port: string): Promise<boolean> {
+    const link = await this.rtnl.getLink(port);
+    if (link === undefined) return false;
+    if (link.kind !== 'veth') throw new Error(`link ${port} is a ${link.kind ?? 'plain device'}, not a host port`);
+    // the kernel deletes the other end with it
+    return this.deleteLink(port);
   }
 
   async applyIsolation(networks: IsolatedNetwork[]): Promise<void> {

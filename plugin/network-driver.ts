@@ -51,6 +51,15 @@ export interface NetworkDriverDeps {
   logger: Logger;
   bridgeName: string;
   mtu: number;
+  /** The host's own ports on weave networks (`weave expose`), by the network's subnet: they
+   *  belong to that network's isolation like its containers' ports. */
+  hostPorts?: () => HostPortRef[];
+}
+
+export interface HostPortRef {
+  subnet: string;
+  /** The bridge end. */
+  port: string;
 }
 
 export interface ReconcileReport {
@@ -336,15 +345,28 @@ export class NetworkDriver {
     });
   }
 
-  /** Networks and the ports of their containers, as recorded (plus one port about to be made). */
+  /** Networks and the ports of their containers, as recorded (plus one port about to be made),
+   *  and the host's ports on them. */
   isolationPolicy(pending?: { networkId: string; hostVeth: string }): IsolatedNetwork[] {
     const ports = this.store.endpoints().map((e) => ({ networkId: e.networkId, hostVeth: e.hostVeth }));
     if (pending !== undefined && !ports.some((p) => p.hostVeth === pending.hostVeth)) ports.push(pending);
-    return this.store.networks().map((n) => ({
+    const hostPorts = this.deps.hostPorts?.() ?? [];
+    const networks = this.store.networks();
+    const policy = networks.map((n) => ({
       subnets: n.subnets,
       multicast: n.multicast,
-      ports: ports.filter((p) => p.networkId === n.id).map((p) => p.hostVeth),
+      ports: [...ports.filter((p) => p.networkId === n.id).map((p) => p.hostVeth), ...hostPorts.filter((h) => n.subnets.includes(h.subnet)).map((h) => h.port)],
     }));
+    // a port left out would not be filtered at all: one whose network was deleted under it stays
+    // confined to that subnet until it is hidden
+    const stranded = hostPorts.filter((h) => !networks.some((n) => n.subnets.includes(h.subnet)));
+    return [...policy, ...stranded.map((h) => ({ subnets: [h.subnet], multicast: true, ports: [h.port] }))];
+  }
+
+  /** Re-applies the policy after something outside the records changed (a host port came or
+   *  went), in turn with Docker's requests so neither applies a stale policy over the other. */
+  refreshIsolation(): Promise<void> {
+    return this.store.exclusive(() => this.isolate());
   }
 
   private async isolate(pending?: { networkId: string; hostVeth: string }): Promise<void> {

@@ -11,7 +11,7 @@ import type { Datapath } from '../datapath/contract.ts';
 import type { Ipam } from '../ipam/contract.ts';
 import { withDeadline } from './deadline.ts';
 import { IpamDriver } from './ipam-driver.ts';
-import { NetworkDriver, type DockerView, type ReconcileReport } from './network-driver.ts';
+import { NetworkDriver, type DockerView, type HostPortRef, type ReconcileReport } from './network-driver.ts';
 import { NetworkStore } from './network-store.ts';
 import { BadRequestError, errorMessage, PluginError } from './plugin-error.ts';
 import { noArgs, type Route, type RouteTable } from './route.ts';
@@ -41,6 +41,11 @@ export interface PluginServerOptions {
    *  45 s: Docker retries a plugin call that found us down for up to 30 s, and such a retried
    *  CreateEndpoint may still come for it). */
   orphanGraceMs?: number;
+  /** The host's ports on weave networks (`weave expose`), covered by their network's isolation. */
+  hostPorts?: () => HostPortRef[];
+  /** Addresses held by something other than a Docker endpoint (the host's exposed addresses):
+   *  never released as orphans, though no endpoint and nothing in Docker uses them. */
+  reservedAddresses?: () => string[];
 }
 
 export interface PluginNetworkStatus {
@@ -69,6 +74,7 @@ export class PluginServer {
   private server: Server | undefined;
   private socketInode: number | undefined;
   private lastReconcile: ReconcileReport | undefined;
+  private recordsLoaded = false;
   private ready: Promise<void> = Promise.reject(new PluginError('plugin is not started'));
 
   constructor(private readonly opts: PluginServerOptions) {
@@ -84,6 +90,7 @@ export class PluginServer {
       logger: opts.logger,
       bridgeName: opts.bridgeName,
       mtu: opts.mtu,
+      ...(opts.hostPorts ? { hostPorts: opts.hostPorts } : {}),
     });
     const ipamDriver = new IpamDriver({ ipam: opts.ipam, logger: opts.logger });
     const table: RouteTable = {
@@ -127,6 +134,7 @@ export class PluginServer {
       await chmod(socketPath, 0o660);
       this.socketInode = (await lstat(socketPath)).ino;
       await this.store.load();
+      this.recordsLoaded = true;
       this.startupView = {
         networks: new Set(this.store.networks().map((n) => n.id)),
         endpoints: new Set(this.store.endpoints().map((e) => e.id)),
@@ -146,6 +154,7 @@ export class PluginServer {
   async stop(): Promise<void> {
     if (this.orphanTimer) clearTimeout(this.orphanTimer);
     this.orphanTimer = undefined;
+    this.recordsLoaded = false;
     const server = this.server;
     if (server === undefined) return;
     this.server = undefined;
@@ -161,6 +170,14 @@ export class PluginServer {
   /** Clean up after a crash; call after start(). The outcome shows up in status(). */
   async reconcile(): Promise<void> {
     this.lastReconcile = await this.networkDriver.reconcile();
+  }
+
+  /** Re-applies the isolation policy after a host port came or went. Before the records are
+   *  loaded there is nothing to apply it to: reconcile() after start() installs it, host ports
+   *  included. */
+  async refreshIsolation(): Promise<void> {
+    if (!this.recordsLoaded) return;
+    await this.networkDriver.refreshIsolation();
   }
 
   /** Records loaded at start: the only ones syncWithDocker may drop. */
@@ -208,7 +225,8 @@ export class PluginServer {
   }
 
   private heldAddresses(): Set<string> {
-    return new Set(this.store.endpoints().map((e) => e.address.split('/')[0]!));
+    const reserved = (this.opts.reservedAddresses?.() ?? []).map((a) => a.split('/')[0]!);
+    return new Set([...this.store.endpoints().map((e) => e.address.split('/')[0]!), ...reserved]);
   }
 
   /** After the grace: an endpoint Docker created meanwhile (a retried call) keeps its address. */

@@ -144,6 +144,41 @@ export function datapathCompliance(name: string, setup: () => Promise<Compliance
       expect(addrs()).to.deep.equal([]);
     });
 
+    it('ensureHostPort makes a bridge port and a host end carrying the address, once; removeHostPort takes both away, idempotently', async function () {
+      const { datapath, netns } = target();
+      await datapath.ensureBridge({ name: 'wvbr', mtu: 1376 });
+      const spec = { bridge: 'wvbr', port: 'vethwex0a200000', hostName: 'weavex0a200000', mtu: 1376, cidr: '10.32.0.5/16' };
+      await datapath.ensureHostPort(spec);
+      await datapath.ensureHostPort(spec);
+      const link = (name: string): IpLink | undefined => netns.ipJson<IpLink[]>('link').find((l) => l.ifname === name);
+      const addrs = (): string[] =>
+        netns.ipJson<{ addr_info: { family: string; local: string; prefixlen: number }[] }[]>('addr', 'show', spec.hostName)[0]!.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`);
+      expect(link(spec.port)).to.deep.include({ master: 'wvbr', mtu: 1376 });
+      expect(link(spec.port)!.flags).to.include('UP');
+      expect(link(spec.hostName)?.master).to.equal(undefined);
+      expect(link(spec.hostName)!.flags).to.include('UP');
+      expect(addrs()).to.deep.equal(['10.32.0.5/16']);
+      // the subnet is on-link through the host end, so the host reaches the network's members
+      expect(netns.ip('route', 'show', '10.32.0.0/16')).to.contain(`dev ${spec.hostName}`);
+      // the bridge answers ARP for its own addresses only, not for the host port's
+      expect(netns.exec('cat', '/proc/sys/net/ipv4/conf/wvbr/arp_ignore').trim()).to.equal('1');
+
+      // repaired: the pair deleted by hand (one end takes the other with it), a stray address, a port set down
+      netns.ip('link', 'del', spec.hostName);
+      await datapath.ensureHostPort(spec);
+      expect(addrs()).to.deep.equal(['10.32.0.5/16']);
+      netns.ip('addr', 'add', '10.32.0.9/16', 'dev', spec.hostName);
+      netns.ip('link', 'set', spec.port, 'down');
+      await datapath.ensureHostPort(spec);
+      expect(addrs()).to.deep.equal(['10.32.0.5/16']);
+      expect(link(spec.port)!.flags).to.include('UP');
+
+      expect(await datapath.removeHostPort(spec.port)).to.equal(true);
+      expect(link(spec.port)).to.equal(undefined);
+      expect(link(spec.hostName)).to.equal(undefined);
+      expect(await datapath.removeHostPort(spec.port)).to.equal(false);
+    });
+
     it('deleteLink removes the pair and is idempotent', async function () {
       const { datapath, netns } = target();
       expect(await datapath.deleteLink('vethwh2')).to.equal(true);

@@ -35,6 +35,10 @@ export const IFLA_OPERSTATE = 16;
 export const IFLA_LINKINFO = 18;
 export const IFLA_NET_NS_PID = 19;
 export const IFLA_NET_NS_FD = 28;
+export const IFLA_AF_SPEC = 26;
+/** Inside IFLA_AF_SPEC/AF_INET: the interface's IPv4 settings (ipv4/conf/<link>/...), by index. */
+export const IFLA_INET_CONF = 1;
+export const IPV4_DEVCONF_ARP_IGNORE = 19;
 
 export const IFLA_INFO_KIND = 1;
 export const IFLA_INFO_DATA = 2;

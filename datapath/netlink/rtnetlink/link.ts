@@ -3,11 +3,14 @@ import { AttrSet, attr, attrBe16, attrNested, attrString, attrU32, attrU8 } from
 import { readI32, readU16, readU32, writeI32, writeU16, writeU32 } from '../host-endian.ts';
 import { bytesToIp, bytesToMac, ipToBytes, macToBytes } from '../inet.ts';
 import {
+  AF_INET,
   AF_UNSPEC,
   IFF_UP,
   IFINFOMSG_LEN,
   IFLA_ADDRESS,
+  IFLA_AF_SPEC,
   IFLA_IFNAME,
+  IFLA_INET_CONF,
   IFLA_INFO_DATA,
   IFLA_INFO_KIND,
   IFLA_INFO_SLAVE_KIND,
@@ -24,6 +27,7 @@ import {
   IFLA_VXLAN_LOCAL,
   IFLA_VXLAN_PORT,
   IFLA_VXLAN_TTL,
+  IPV4_DEVCONF_ARP_IGNORE,
   VETH_INFO_PEER,
 } from './constants.ts';
 
@@ -233,6 +237,9 @@ export interface LinkChanges {
   master?: number | null;
   netnsFd?: number;
   name?: string;
+  /** ipv4/conf/<link>/arp_ignore, set over netlink: /proc/sys may be read-only (in a managed
+   *  plugin it is). */
+  arpIgnore?: number;
 }
 
 /** RTM_NEWLINK (without CREATE) payload that changes an existing link by index. */
@@ -247,6 +254,10 @@ export function encodeSetLink(index: number, c: LinkChanges): Buffer {
   if (c.mac !== undefined) attrs.push(attr(IFLA_ADDRESS, macToBytes(c.mac)));
   if (c.master !== undefined) attrs.push(attrU32(IFLA_MASTER, c.master ?? 0));
   if (c.netnsFd !== undefined) attrs.push(attrU32(IFLA_NET_NS_FD, c.netnsFd));
+  if (c.arpIgnore !== undefined) {
+    const conf = attrNested(IFLA_INET_CONF, [attrU32(IPV4_DEVCONF_ARP_IGNORE, c.arpIgnore)], false);
+    attrs.push(attrNested(IFLA_AF_SPEC, [attrNested(AF_INET, [conf], false)], false));
+  }
   return Buffer.concat([hdr, ...attrs]);
 }
 

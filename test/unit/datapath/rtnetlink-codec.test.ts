@@ -35,6 +35,8 @@ describe('rtnetlink request encoding (vs iproute2 bytes)', function () {
     expect(encodeSetLink(3, { up: true })).to.deep.equal(hex('00000000 03000000 01000000 01000000'));
     expect(encodeSetLink(3, { master: 4 })).to.deep.equal(hex('00000000 03000000 00000000 00000000 08000a00 04000000'));
     expect(encodeSetLink(3, { master: null })).to.deep.equal(hex('00000000 03000000 00000000 00000000 08000a00 00000000'));
+    // no iproute2 command sets devconf over netlink: IFLA_AF_SPEC { AF_INET { IFLA_INET_CONF { ARP_IGNORE(19) = 1 } } }
+    expect(encodeSetLink(3, { arpIgnore: 1 })).to.deep.equal(hex('00000000 03000000 00000000 00000000 14001a00 10000200 0c000100 08001300 01000000'));
   });
 
   it('ip link del (ifindex 2), and selecting by name', function () {

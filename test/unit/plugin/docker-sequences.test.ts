@@ -433,4 +433,37 @@ describe('plugin: Docker call sequences', () => {
     await new Promise((r) => setTimeout(r, 250));
     expect(addresses()).to.have.members([inUse, dockerOnly, retried, afterStart]);
   });
+
+  it('never releases as orphans the addresses reserved outside Docker (the host\'s exposed ones)', async () => {
+    await f.server.stop();
+    let reserved: string[] = [];
+    f = await PluginFixture.create({ orphanGraceMs: 50, reservedAddresses: () => reserved });
+    const net = await createNetwork(f, networkId(30));
+    const request = async (): Promise<string> => String((await f.call('/IpamDriver.RequestAddress', { PoolID: net.poolId, Address: '', Options: {} }))['Address']);
+    const exposed = await request(); // with its prefix, as the expose service records it
+    const orphan = (await request()).split('/')[0]!;
+    reserved = [exposed];
+    await f.restart();
+    const r = await f.server.syncWithDocker({ networks: new Set([networkId(30)]), endpoints: new Set(), addresses: new Set() });
+    expect(r).to.deep.equal({ networks: 0, endpoints: 0, addresses: 1 });
+    await new Promise((r) => setTimeout(r, 150));
+    expect(f.ipam.status().pools.find((p) => p.poolId === net.poolId)?.addresses).to.deep.equal([exposed.split('/')[0]]);
+    expect(orphan).to.not.equal(exposed.split('/')[0]);
+  });
+
+  it('refreshIsolation folds the host ports in once the records are loaded, and does nothing before', async () => {
+    await f.server.stop();
+    const hostPorts = [{ subnet: '10.32.0.0/16', port: 'vethwex0a200000' }];
+    f = await PluginFixture.create({ hostPorts: () => hostPorts });
+    await createNetwork(f, networkId(40), { subnet: '10.32.0.0/16' });
+    await f.server.refreshIsolation();
+    expect(f.datapath.isolatedAs('vethwex0a200000')).to.equal('10.32.0.0/16');
+    await f.server.stop();
+    const applied = f.datapath.callsOf('applyIsolation').length;
+    // stopped (or not yet started, as when the expose service starts): the plugin's start-up
+    // reconcile applies the policy instead
+    await f.server.refreshIsolation();
+    expect(f.datapath.callsOf('applyIsolation')).to.have.length(applied);
+    await f.server.start();
+  });
 });

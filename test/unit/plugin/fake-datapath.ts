@@ -1,20 +1,22 @@
 // In-memory Datapath for plugin tests: keeps links in a map, records every call, and can be told
 // to fail or hang, so the plugin's handling of datapath trouble can be exercised without root.
 
-import type { BridgeSpec, Datapath, IsolatedNetwork, LinkInfo, VethInfo, VethSpec } from '../../../datapath/contract.ts';
+import type { BridgeSpec, Datapath, HostPortSpec, IsolatedNetwork, LinkInfo, VethInfo, VethSpec } from '../../../datapath/contract.ts';
 
 export interface DatapathCall {
   method: string;
   args: unknown[];
 }
 
-type Method = 'createVeth' | 'deleteLink' | 'getLink' | 'listLinks' | 'applyIsolation';
+type Method = 'createVeth' | 'deleteLink' | 'getLink' | 'listLinks' | 'applyIsolation' | 'ensureHostPort' | 'removeHostPort';
 
 export class FakeDatapath implements Datapath {
   readonly links = new Map<string, LinkInfo>();
   /** link name -> its addresses (CIDR) */
   readonly addresses = new Map<string, Set<string>>();
   readonly calls: DatapathCall[] = [];
+  /** host port (bridge end) -> the end in the host's namespace */
+  readonly hostPorts = new Map<string, string>();
   /** The policy of the last applyIsolation, as the kernel would hold it. */
   isolation: IsolatedNetwork[] = [];
   private nextIndex = 10;
@@ -83,6 +85,32 @@ export class FakeDatapath implements Datapath {
     const host = this.addLink({ name: spec.hostName, kind: 'veth', mtu: spec.mtu, masterIndex: bridge.index });
     const guest = this.addLink({ name: spec.guestName, kind: 'veth', mtu: spec.mtu, up: false, ...(spec.guestMac ? { mac: spec.guestMac } : {}) });
     return { host, guest };
+  }
+
+  async ensureHostPort(spec: HostPortSpec): Promise<void> {
+    await this.enter('ensureHostPort', [spec]);
+    const bridge = this.links.get(spec.bridge);
+    if (bridge === undefined) throw Object.assign(new Error(`bridge ${spec.bridge} not found`), { code: 'ENODEV' });
+    if (!this.links.has(spec.port) || !this.links.has(spec.hostName) || this.hostPorts.get(spec.port) !== spec.hostName) {
+      this.links.delete(spec.port);
+      this.links.delete(spec.hostName);
+      this.addLink({ name: spec.port, kind: 'veth', mtu: spec.mtu, masterIndex: bridge.index });
+      this.addLink({ name: spec.hostName, kind: 'veth', mtu: spec.mtu });
+      this.hostPorts.set(spec.port, spec.hostName);
+    }
+    for (const name of [spec.port, spec.hostName]) this.links.set(name, { ...this.links.get(name)!, up: true, mtu: spec.mtu });
+    this.addresses.set(spec.hostName, new Set([spec.cidr]));
+  }
+
+  async removeHostPort(port: string): Promise<boolean> {
+    await this.enter('removeHostPort', [port]);
+    const host = this.hostPorts.get(port);
+    this.hostPorts.delete(port);
+    if (host !== undefined) {
+      this.links.delete(host);
+      this.addresses.delete(host);
+    }
+    return this.links.delete(port);
   }
 
   async deleteLink(name: string): Promise<boolean> {

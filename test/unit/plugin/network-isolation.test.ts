@@ -24,9 +24,12 @@ describe('plugin/NetworkDriver: isolation between networks', () => {
     IPv4Data: [{ AddressSpace: 'weavelocal', Pool: '10.34.0.0/24' }],
   };
 
-  const newDriver = (): NetworkDriver => new NetworkDriver({ store, datapath, ipam: new LocalIpam({ dataDir: dir, logger: silentLogger() }), logger: silentLogger(), bridgeName: 'weave', mtu: 1376 });
+  let hostPorts: { subnet: string; port: string }[] = [];
+  const newDriver = (): NetworkDriver =>
+    new NetworkDriver({ store, datapath, ipam: new LocalIpam({ dataDir: dir, logger: silentLogger() }), logger: silentLogger(), bridgeName: 'weave', mtu: 1376, hostPorts: () => hostPorts });
 
   beforeEach(async () => {
+    hostPorts = [];
     dir = await mkdtemp(join(tmpdir(), 'weave-isolation-'));
     store = new NetworkStore({ dataDir: dir });
     await store.load();
@@ -84,5 +87,30 @@ describe('plugin/NetworkDriver: isolation between networks', () => {
     await newDriver().reconcile();
     expect(datapath.isolatedAs(vethNamesFor(endpointId(1)).host)).to.equal('10.33.0.0/24');
     expect(datapath.isolation).to.have.length(2);
+  });
+
+  it('puts a host port (weave expose) among its network\'s ports, and follows it on refreshIsolation', async () => {
+    await driver.createEndpoint({ NetworkID: networkId(1), EndpointID: endpointId(1), Interface: { Address: '10.33.0.1/24' } });
+    hostPorts = [
+      { subnet: '10.33.0.0/24', port: 'vethwex0a210000' },
+      // its network was deleted under it: still kept to its subnet, as an unlisted port is not filtered at all
+      { subnet: '10.99.0.0/24', port: 'vethwex0a630000' },
+    ];
+    await driver.refreshIsolation();
+    expect(datapath.isolation[0]).to.deep.equal({ subnets: ['10.33.0.0/24'], multicast: true, ports: [vethNamesFor(endpointId(1)).host, 'vethwex0a210000'] });
+    expect(datapath.isolation[2]).to.deep.equal({ subnets: ['10.99.0.0/24'], multicast: true, ports: ['vethwex0a630000'] });
+    hostPorts = [];
+    await driver.refreshIsolation();
+    expect(datapath.isolatedAs('vethwex0a210000')).to.equal(undefined);
+    expect(datapath.isolation).to.have.length(2);
+  });
+
+  it('keeps host ports in the policy it re-derives after a restart, and leaves their links alone', async () => {
+    hostPorts = [{ subnet: '10.34.0.0/24', port: 'vethwex0a220000' }];
+    datapath.addLink({ name: 'vethwex0a220000', kind: 'veth' });
+    const report = await newDriver().reconcile();
+    expect(report.removedLinks).to.deep.equal([]);
+    expect(datapath.links.has('vethwex0a220000')).to.equal(true);
+    expect(datapath.isolatedAs('vethwex0a220000')).to.equal('10.34.0.0/24');
   });
 });
