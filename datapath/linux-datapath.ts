@@ -82,6 +82,9 @@ export class LinuxDatapath implements Datapath {
     }
     // Every call, so a bridge made by an older version or by hand gets it too; cheap and idempotent.
     await rtnl.setBridge(link.index, { multicastSnooping: false });
+    // The bridge device sees every network's broadcasts outside the isolation rules: it must not
+    // answer ARP for the host's other addresses (an exposed network's, the underlay's) to all of them.
+    await rtnl.setLink(link.index, { arpIgnore: 1 });
     if (link.mtu !== spec.mtu || !link.up) {
       await rtnl.setLink(link.index, { mtu: spec.mtu, up: true });
       link = (await rtnl.getLink(link.index)) ?? link;

@@ -60,6 +60,10 @@ describe('bridge isolation between networks (root)', function () {
     expect(run('ip', ['netns', 'exec', host.name, 'cat', '/sys/class/net/weave/bridge/multicast_snooping']).trim()).to.equal('0');
   });
 
+  it('makes the bridge answer ARP only for its own addresses (arp_ignore 1), for every network it sees', function () {
+    expect(run('ip', ['netns', 'exec', host.name, 'cat', '/proc/sys/net/ipv4/conf/weave/arp_ignore']).trim()).to.equal('1');
+  });
+
   it('lets containers of one network talk', async function () {
     expect(await pings(g('va1'), '10.41.0.2')).to.equal(true);
     expect(await pings(g('vb2'), '10.42.0.1')).to.equal(true);
