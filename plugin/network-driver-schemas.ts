@@ -3,6 +3,7 @@
 // dropped, so newer engines that add fields keep working.
 
 import { z } from 'zod';
+import { isIpv4 } from '../common/ipv4.ts';
 
 export const networkIdSchema = z.string().min(1).max(128);
 /** Docker sends 64 hex digits; we only insist on what makes a safe interface-name suffix. */
@@ -21,6 +22,21 @@ export const ipamDataSchema = z.object({
   AuxAddresses: z.record(z.string(), z.string()).nullish(),
 });
 
+/** A network's IPv4 pool as our IPAM hands it out ("10.32.0.0/16"). The pools become the
+ *  isolation rules that every later endpoint change rewrites for all networks at once, so one
+ *  that the rules cannot express would break every network on the host, not just its own. */
+const subnet4Schema = z.string().refine((s) => {
+  const m = /^([0-9.]+)\/(\d{1,2})$/.exec(s);
+  return m !== null && Number(m[2]) <= 32 && isIpv4(m[1]!);
+}, 'expected an IPv4 subnet like 10.32.0.0/16');
+
+/** Docker sends one entry per --subnet; a bound keeps one network from making the rules of
+ *  all of them too big to install. */
+export const MAX_IPV4_POOLS = 32;
+
+const ipamData4Schema = ipamDataSchema.extend({ Pool: z.union([subnet4Schema, z.literal('')]).optional() });
+const ipv4DataSchema = z.array(ipamData4Schema).max(MAX_IPV4_POOLS, `at most ${MAX_IPV4_POOLS} IPv4 pools per network`).nullish();
+
 export const createNetworkOptionsSchema = z.looseObject({
   /** `docker network create -o k=v`: string to string in the Engine API. */
   'com.docker.network.generic': z.record(z.string(), z.string()).nullish(),
@@ -32,7 +48,7 @@ export const createNetworkOptionsSchema = z.looseObject({
 export const createNetworkSchema = z.object({
   NetworkID: networkIdSchema,
   Options: createNetworkOptionsSchema.nullish(),
-  IPv4Data: z.array(ipamDataSchema).nullish(),
+  IPv4Data: ipv4DataSchema,
   IPv6Data: z.array(ipamDataSchema).nullish(),
 });
 
@@ -80,7 +96,7 @@ export const allocateNetworkSchema = z.object({
   NetworkID: networkIdSchema,
   /** Swarm allocator options: string to string, unlike CreateNetwork's generic map. */
   Options: z.record(z.string(), z.string()).nullish(),
-  IPv4Data: z.array(ipamDataSchema).nullish(),
+  IPv4Data: ipv4DataSchema,
   IPv6Data: z.array(ipamDataSchema).nullish(),
 });
 

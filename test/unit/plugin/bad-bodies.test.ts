@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { createNetwork, endpointId, networkId, PluginFixture } from './plugin-fixture.ts';
 import { post } from './plugin-client.ts';
+import { isolationRuleset } from '../../../datapath/isolation/isolation-ruleset.ts';
 
 /** Every method Docker may call; `args` = it carries a request body. */
 const ROUTES: { path: string; args: boolean }[] = [
@@ -172,5 +173,34 @@ describe('plugin: bad request bodies on every route', () => {
       expect(reply.json['Err']).to.match(pattern);
     }
     await expectAliveAndUnchanged(before);
+  });
+
+  // Found by test/fuzz: CreateNetwork took any string as a pool, and any number of pools. The
+  // isolation rules of every network are one transaction, so one pool they could not express
+  // (or thousands of them, past the netlink message size) failed every later CreateEndpoint
+  // and DeleteNetwork on the host until that network was deleted.
+  it('refuses pools the isolation rules cannot hold, so other networks keep working', async () => {
+    const before = await f.stateFiles();
+    const pools = (n: number) => Array.from({ length: n }, (_, i) => ({ AddressSpace: 'weavelocal', Pool: `10.${200 + (i >> 8)}.${i & 0xff}.0/24` }));
+    const cases: unknown[] = [
+      [{ AddressSpace: 'weavelocal', Pool: 'vethwl0123456' }],
+      [{ AddressSpace: 'weavelocal', Pool: '10.0.0.0/33' }],
+      [{ AddressSpace: 'weavelocal', Pool: '010.1.1.0/24' }],
+      [{ AddressSpace: 'weavelocal', Pool: 'fe80::/64' }],
+      [{ AddressSpace: 'weavelocal', Pool: '10.50.0.0/24' }, { AddressSpace: 'weavelocal', Pool: ' 10.51.0.0/24' }],
+      pools(33),
+      pools(3000),
+    ];
+    for (const IPv4Data of cases) {
+      const reply = await f.post('/NetworkDriver.CreateNetwork', JSON.stringify({ NetworkID: networkId(9), IPv4Data }));
+      expect(reply.status, JSON.stringify(IPv4Data).slice(0, 120)).to.equal(400);
+      expect(reply.json['Err']).to.match(/IPv4Data/);
+    }
+    await expectAliveAndUnchanged(before);
+    // what the datapath was last asked to install still compiles
+    expect(() => isolationRuleset(f.datapath.isolation)).not.to.throw();
+    // the most a network may have is accepted
+    await f.call('/NetworkDriver.CreateNetwork', { NetworkID: networkId(9), IPv4Data: pools(32) });
+    await f.call('/NetworkDriver.DeleteNetwork', { NetworkID: networkId(9) });
   });
 });
