@@ -40,6 +40,8 @@ import { delTable, ifnameKey, newChain, newRule, newSet, newTable, newVerdictMap
 export const ISOLATION_TABLE = 'weave';
 export const PORTS_MAP = 'ports';
 const PORTS_MAP_ID = 1;
+/** Map elements per NEWSETELEM message (each about 70 bytes, with the chain name). */
+export const PORTS_PER_MESSAGE = 256;
 const ETH_P_IP = 0x0800;
 const ETH_P_ARP = 0x0806;
 /** ARP header start for Ethernet/IPv4: htype 1, ptype IPv4, hlen 6, plen 4. */
@@ -142,6 +144,10 @@ export function isolationRuleset(networks: IsolatedNetwork[]): NftMessage[] {
   msgs.push(newRule(fam, t, 'forward', portLookup(NFT_META_IIFNAME)));
   msgs.push(newRule(fam, t, 'forward', portLookup(NFT_META_OIFNAME)));
   const elements = networks.flatMap((n) => n.ports.map((p) => ({ key: ifnameKey(p), verdict: { code: NFT_JUMP, chain: networkChainName(n) } })));
-  if (elements.length > 0) msgs.push(newVerdictMapElements(fam, t, PORTS_MAP, PORTS_MAP_ID, elements));
+  // A netlink attribute's length is 16 bits: all the ports in one message would stop fitting
+  // at about 900 containers.
+  for (let i = 0; i < elements.length; i += PORTS_PER_MESSAGE) {
+    msgs.push(newVerdictMapElements(fam, t, PORTS_MAP, PORTS_MAP_ID, elements.slice(i, i + PORTS_PER_MESSAGE)));
+  }
   return msgs;
 }

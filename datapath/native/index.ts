@@ -75,6 +75,8 @@ export interface WeaveNative {
   openNetlink(protocol: number, netns?: string, rcvbuf?: number, groups?: number): number;
   netlinkPortId(fd: number): number;
   netlinkAddMembership(fd: number, group: number): void;
+  /** Grows SO_SNDBUF / SO_RCVBUF (FORCE when root); 0 leaves that one alone. */
+  netlinkSetBuffers(fd: number, sndbuf: number, rcvbuf: number): void;
   /** TAP device (IFF_TAP | IFF_NO_PI), non-blocking; exists while the fd is open. */
   openTap(name: string, netns?: string): { fd: number; name: string };
   /** Write a file (e.g. /proc/sys/net/...) from a thread inside `netns`. */

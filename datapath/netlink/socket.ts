@@ -54,6 +54,11 @@ interface Pending {
 }
 
 const DUMP_RETRIES = 5;
+/** The kernel's usual send buffer (wmem_default): a request larger than this fails with
+ *  EMSGSIZE unless the buffer grows first. */
+const DEFAULT_SEND_BUFFER = 212_992;
+/** Receive buffer each acknowledged message of a batch may take (an ack's skb, not its bytes). */
+const ACK_BUFFER_BYTES = 1024;
 
 export class NetlinkSocket {
   readonly protocol: number;
@@ -63,12 +68,15 @@ export class NetlinkSocket {
   private readonly pending = new Map<number, Pending>();
   private readonly timeoutMs: number;
   private nextSeq = 1;
+  private sendBuffer = DEFAULT_SEND_BUFFER;
+  private receiveBuffer: number;
   private listener: ((msg: NetlinkMessage) => void) | undefined;
   private errorListener: ((err: NetlinkError) => void) | undefined;
   private closed = false;
 
-  private constructor(protocol: number, fd: number, native: WeaveNative, timeoutMs: number) {
+  private constructor(protocol: number, fd: number, native: WeaveNative, timeoutMs: number, receiveBuffer: number) {
     this.protocol = protocol;
+    this.receiveBuffer = receiveBuffer;
     this.native = native;
     this.timeoutMs = timeoutMs;
     this.portId = native.netlinkPortId(fd);
@@ -82,8 +90,9 @@ export class NetlinkSocket {
 
   static open(protocol: number, opts: NetlinkSocketOptions = {}): NetlinkSocket {
     const native = opts.native ?? loadNative();
-    const fd = native.openNetlink(protocol, opts.netns, opts.receiveBufferBytes ?? 1 << 20, opts.groups ?? 0);
-    return adoptFd(native, fd, () => new NetlinkSocket(protocol, fd, native, opts.timeoutMs ?? 5000));
+    const rcvbuf = opts.receiveBufferBytes ?? 1 << 20;
+    const fd = native.openNetlink(protocol, opts.netns, rcvbuf, opts.groups ?? 0);
+    return adoptFd(native, fd, () => new NetlinkSocket(protocol, fd, native, opts.timeoutMs ?? 5000, rcvbuf));
   }
 
   get fd(): number {
@@ -174,7 +183,9 @@ export class NetlinkSocket {
       parts.push(encodeMessage({ type: m.type, flags, seq, pid: this.portId, payload: m.payload }));
     }
     try {
-      this.handle.send(Buffer.concat(parts));
+      const batch = Buffer.concat(parts);
+      this.fitBuffers(batch.length, entries.length);
+      this.handle.send(batch);
     } catch (err) {
       const e = err as NativeError;
       for (const entry of entries) this.settle(entry, new NetlinkError(e.errno ?? 5, `${context}: send`));
@@ -187,6 +198,18 @@ export class NetlinkSocket {
         throw err;
       },
     );
+  }
+
+  /** A batch goes to the kernel as one datagram that must fit the send buffer, and its acks
+   *  must fit the receive buffer (a lost ack would look like a timeout): nf_tables rulesets
+   *  grow with networks and containers, so the buffers grow with them, as nft's do. */
+  private fitBuffers(bytes: number, acks: number): void {
+    const snd = bytes + 4096 > this.sendBuffer ? 2 * bytes : 0;
+    const rcv = acks * ACK_BUFFER_BYTES > this.receiveBuffer ? 2 * acks * ACK_BUFFER_BYTES : 0;
+    if (snd === 0 && rcv === 0) return;
+    this.native.netlinkSetBuffers(this.handle.fd, snd, rcv);
+    if (snd > 0) this.sendBuffer = snd;
+    if (rcv > 0) this.receiveBuffer = rcv;
   }
 
   close(): void {

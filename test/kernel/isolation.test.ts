@@ -107,4 +107,24 @@ describe('bridge isolation between networks (root)', function () {
     expect(ruleset).to.not.match(/chain net-10\.41\.0\.0-24 \{\s*ip daddr 224/);
     expect(ruleset).to.include('"va1" : jump net-10.41.0.0-24');
   });
+
+  // Found by test/fuzz: the whole policy is one nf_tables transaction, and past ~150 networks
+  // it outgrew the socket's send buffer (EMSGSIZE), past ~900 ports the one message listing
+  // them (a netlink attribute's 16-bit length): from then on no container could be added.
+  it('installs the policy of 1000 networks and 4000 ports, and keeps containers apart after', async function () {
+    const many = Array.from({ length: 1000 }, (_, i) => ({
+      subnets: [`10.${100 + (i >> 8)}.${i & 255}.0/24`],
+      multicast: i % 2 === 0,
+      ports: Array.from({ length: 4 }, (_, j) => `vethwl${(i * 4 + j).toString(16).padStart(9, '0')}`),
+    }));
+    try {
+      await dp.applyIsolation([net.a, net.b, ...many]);
+      const ports = run('ip', ['netns', 'exec', host.name, 'nft', 'list', 'map', 'bridge', 'weave', 'ports']);
+      expect(ports.match(/: jump net-/g)?.length).to.equal(4004);
+      expect(await pings(g('va1'), '10.41.0.2')).to.equal(true);
+      expect(await pings(g('va1'), '10.42.0.2')).to.equal(false);
+    } finally {
+      await dp.applyIsolation([net.a, net.b]);
+    }
+  });
 });

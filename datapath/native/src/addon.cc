@@ -83,6 +83,27 @@ Napi::Value NetlinkAddMembership(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// netlinkSetBuffers(fd, sndbuf, rcvbuf): grow a socket's buffers (0 leaves one as it is). A
+// netlink request must fit the send buffer whole (EMSGSIZE otherwise), and an nf_tables
+// transaction is one request; FORCE lets root go past wmem_max/rmem_max, as nft does.
+Napi::Value NetlinkSetBuffers(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) {
+    return ThrowType(env, "netlinkSetBuffers(fd, sndbuf, rcvbuf)");
+  }
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  const int opts[2][2] = {{SO_SNDBUFFORCE, SO_SNDBUF}, {SO_RCVBUFFORCE, SO_RCVBUF}};
+  for (int i = 0; i < 2; i++) {
+    int bytes = info[1 + i].As<Napi::Number>().Int32Value();
+    if (bytes <= 0) continue;
+    if (setsockopt(fd, SOL_SOCKET, opts[i][0], &bytes, sizeof(bytes)) != 0 &&
+        setsockopt(fd, SOL_SOCKET, opts[i][1], &bytes, sizeof(bytes)) != 0) {
+      return ThrowErrno(env, errno, i == 0 ? "setsockopt SO_SNDBUF" : "setsockopt SO_RCVBUF");
+    }
+  }
+  return env.Undefined();
+}
+
 // openTap(name, netnsPath?) -> { fd, name }. The device lives while the fd is open.
 Napi::Value OpenTap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -159,6 +180,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openNetlink", Napi::Function::New(env, OpenNetlink));
   exports.Set("netlinkPortId", Napi::Function::New(env, NetlinkPortId));
   exports.Set("netlinkAddMembership", Napi::Function::New(env, NetlinkAddMembership));
+  exports.Set("netlinkSetBuffers", Napi::Function::New(env, NetlinkSetBuffers));
   exports.Set("openTap", Napi::Function::New(env, OpenTap));
   exports.Set("writeFileInNetns", Napi::Function::New(env, WriteFileInNetns));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));

@@ -52,6 +52,7 @@ export class FakeKernel {
       openNetlink: () => 100,
       netlinkPortId: () => this.portId,
       netlinkAddMembership: () => undefined,
+      netlinkSetBuffers: () => undefined,
       openTap: () => ({ fd: 101, name: 'tap0' }),
       writeFileInNetns: () => undefined,
       closeFd: () => undefined,
