@@ -2,6 +2,7 @@ import express from 'express';
 import { z } from 'zod';
 import type { Registry } from 'prom-client';
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Logger } from '../common/logger.ts';
 
 export interface StatusProvider {
@@ -54,9 +55,18 @@ export class StatusApi {
     app.use((_req, res) => {
       res.status(404).json({ error: 'not found' });
     });
-    app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-      this.opts.logger.error('status API request failed', { error: err instanceof Error ? err.message : String(err) });
-      res.status(500).json({ error: err instanceof Error ? err.message : String(err) });
+    app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      const message = err instanceof Error ? err.message : String(err);
+      const status = clientErrorStatus(err);
+      if (status !== undefined) {
+        // the body parser's verdicts (not JSON, too large, unknown charset or encoding): the
+        // client's mistake, not ours, and nothing to alarm an operator with
+        this.opts.logger.debug('bad status API request', { path: req.path, status, error: message });
+        res.status(status).json({ error: message });
+        return;
+      }
+      this.opts.logger.error('status API request failed', { error: message });
+      res.status(500).json({ error: message });
     });
     const { host, port } = parseAddr(this.opts.addr);
     await new Promise<void>((resolve, reject) => {
@@ -68,6 +78,12 @@ export class StatusApi {
     this.opts.logger.info('status API listening', { addr: this.opts.addr });
   }
 
+  /** Where it listens (the port, when started on port 0). */
+  get address(): AddressInfo | undefined {
+    const a = this.server?.address();
+    return a !== null && typeof a === 'object' ? a : undefined;
+  }
+
   async stop(): Promise<void> {
     const server = this.server;
     this.server = undefined;
@@ -75,6 +91,12 @@ export class StatusApi {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+/** The 4xx status an error carries (http-errors, as body-parser throws them), if any. */
+function clientErrorStatus(err: unknown): number | undefined {
+  const status = (err as { status?: unknown } | null)?.status;
+  return typeof status === 'number' && status >= 400 && status < 500 ? status : undefined;
 }
 
 export function parseAddr(addr: string): { host: string; port: number } {
