@@ -38,11 +38,15 @@ export function mountIpamApi(app: express.Express, opts: IpamApiOptions): void {
   const wrap =
     (fn: (req: express.Request, res: express.Response) => Promise<void>) =>
     (req: express.Request, res: express.Response): void => {
-      fn(req, res).catch((err: unknown) => {
-        const msg = err instanceof Error ? err.message : String(err);
-        // a bounded wait that ran out is the mesh not being ready, not a bad request
-        res.status(err instanceof IpamWaitError ? 503 : 400).type('text').send(`${msg}\n`);
-      });
+      // through a promise, so that parameters refused before the first await (a bad address in
+      // the path) are the client's 400 too, not Express's 500
+      Promise.resolve()
+        .then(() => fn(req, res))
+        .catch((err: unknown) => {
+          const msg = err instanceof Error ? err.message : String(err);
+          // a bounded wait that ran out is the mesh not being ready, not a bad request
+          res.status(err instanceof IpamWaitError ? 503 : 400).type('text').send(`${msg}\n`);
+        });
     };
 
   app.get('/ip', (_req, res) => {

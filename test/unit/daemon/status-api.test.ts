@@ -77,4 +77,12 @@ describe('daemon/StatusApi: client errors are 4xx', () => {
       statusFails = false;
     }
   });
+
+  it('answers an /ip request with a malformed address in its path with 400', async () => {
+    for (const path of ['/ip/fz1/1.2.3/24', '/ip/fz1/10.32.0.300/16', '/ip/fz1/010.32.0.1/16', '/ip/fz1/10.32.0.1/33']) {
+      const r = await post(path, '', {});
+      expect(r.status, path).to.equal(400);
+      expect(await r.text(), path).to.match(/invalid|IPv4|prefix/i);
+    }
+  });
 });
