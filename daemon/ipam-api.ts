@@ -30,6 +30,11 @@ export function mountIpamApi(app: express.Express, opts: IpamApiOptions): void {
       return;
     }
     const span = { start: subnet.base + 1, end: lastOf(subnet) };
+    if (span.end <= span.start) {
+      // a /31 or /32: nothing between the network and broadcast addresses to wait for
+      res.status(400).type('text').send(`subnet ${formatCidr(subnet)} has no host addresses\n`);
+      return;
+    }
     const ask = { start: subnet.base, end: lastOf(subnet) + 1 };
     const a = await allocator.allocate(id, span, ask);
     res.type('text').send(`${formatIpv4(a)}/${subnet.prefix}`);

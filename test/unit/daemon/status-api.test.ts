@@ -85,4 +85,15 @@ describe('daemon/StatusApi: client errors are 4xx', () => {
       expect(await r.text(), path).to.match(/invalid|IPv4|prefix/i);
     }
   });
+
+  it('refuses at once to allocate in a subnet without host addresses (/31, /32)', async () => {
+    const before = allocations.length;
+    for (const path of ['/ip/fz2/10.40.200.1/31', '/ip/fz2/10.40.200.1/32']) {
+      const r = await post(path, '', {});
+      expect(r.status, path).to.equal(400);
+      expect(await r.text()).to.match(/no host addresses/);
+    }
+    // never handed to the allocator, which would have waited (and asked other peers) in vain
+    expect(allocations.length).to.equal(before);
+  });
 });
