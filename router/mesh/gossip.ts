@@ -9,6 +9,12 @@ import type { GossipTransport } from './gossip-channel.ts';
 import { SurrogateGossiper } from './surrogate-gossiper.ts';
 
 export const GOSSIP_INTERVAL_MS = 30_000;
+/** Channels of services we do not run but relay: a handful in any real mesh. Every name a
+ *  neighbour sends would otherwise stay for the life of the process, so the least recently
+ *  used one goes when a new one would pass this. */
+export const MAX_SURROGATE_CHANNELS = 64;
+/** No service has a longer name; gossip on such a channel is dropped instead of kept. */
+export const MAX_SURROGATE_NAME = 128;
 
 export interface GossipOptions {
   intervalMs?: number;
@@ -17,6 +23,8 @@ export interface GossipOptions {
 
 export class Gossip {
   private readonly channels = new Map<string, GossipChannel>();
+  /** Names of the surrogate channels, least recently used first. */
+  private readonly surrogates = new Set<string>();
   private timer: TimerHandle | undefined;
   private readonly intervalMs: number;
   private readonly coalesceMs: number;
@@ -34,6 +42,7 @@ export class Gossip {
     const existing = this.channels.get(name);
     if (existing && !(existing.gossiper instanceof SurrogateGossiper)) throw new Error(`gossip channel ${name} already registered`);
     existing?.stop();
+    this.surrogates.delete(name);
     const channel = new GossipChannel(name, gossiper, this.transport, this.coalesceMs);
     this.channels.set(name, channel);
     return channel;
@@ -70,7 +79,9 @@ export class Gossip {
    *  caller closes the connection with that error, as Weave does. */
   handle(conn: MeshConnection, tag: number, payload: Buffer): void {
     const env = this.transport.codec.decode(tag, payload);
-    const channel = this.channels.get(env.channel) ?? this.surrogate(env.channel);
+    const owned = this.surrogates.has(env.channel) ? undefined : this.channels.get(env.channel);
+    const channel = owned ?? this.surrogate(env.channel);
+    if (channel === undefined) return;
     switch (tag) {
       case ProtocolTag.Gossip:
         channel.receiveGossip(conn.remote.name, env);
@@ -86,9 +97,29 @@ export class Gossip {
     }
   }
 
-  private surrogate(name: string): GossipChannel {
+  /** The stand-in for a channel nobody here owns (made on first use, refreshed on each), or
+   *  undefined when its name is too long to be a service's. */
+  private surrogate(name: string): GossipChannel | undefined {
+    const existing = this.channels.get(name);
+    if (existing !== undefined) {
+      this.surrogates.delete(name);
+      this.surrogates.add(name);
+      return existing;
+    }
+    if (name.length > MAX_SURROGATE_NAME) {
+      this.transport.logger.debug('dropping gossip on a channel with an overlong name', { length: name.length });
+      return undefined;
+    }
+    if (this.surrogates.size >= MAX_SURROGATE_CHANNELS) {
+      const oldest = this.surrogates.values().next().value!;
+      this.surrogates.delete(oldest);
+      this.channels.get(oldest)?.stop();
+      this.channels.delete(oldest);
+      this.transport.logger.debug('forgetting the least recently used channel we only relay', { channel: oldest });
+    }
     const channel = new GossipChannel(name, new SurrogateGossiper(this.transport.clock), this.transport, this.coalesceMs);
     this.channels.set(name, channel);
+    this.surrogates.add(name);
     return channel;
   }
 
