@@ -12,7 +12,7 @@ import type { WeaveStatus } from '../harness/weave-status.ts';
 
 /** The daemon's status over its API, from inside the host; undefined while it does not answer. */
 export async function statusJson(h: LabHost): Promise<(WeaveStatus & { router?: RouterStatus }) | undefined> {
-  const r = await h.exec('curl', ['-s', '-m', '3', 'http://127.0.0.1:6784/status'], { allowFail: true, timeoutMs: 10_000 });
+  const r = await h.exec('curl', ['-s', '-m', '10', 'http://127.0.0.1:6784/status'], { allowFail: true, timeoutMs: 20_000 });
   if (r.code !== 0 || r.stdout === '') return undefined;
   const raw = JSON.parse(r.stdout) as { router?: RouterStatus };
   return { ...parseWeaveStatus(r.stdout), ...(raw.router ? { router: raw.router } : {}) };
