@@ -136,9 +136,10 @@ describe('chaos: kill -9, dockerd restarts, underlay cuts and UDP 6784 blocks on
     await launchWeave(h[0]!);
     await Promise.all([launchWeave(h[1]!, '198.18.0.1'), launchWeave(h[2]!, '198.18.0.1', '198.18.0.2')]);
     for (const x of h) await waitForDockerNetwork(x, 'weave');
+    // the mesh first: the address ring is agreed on at the first allocation, among the peers known then
+    await waitFor(() => allOn('fastdp'), { timeoutMs: 60_000, intervalMs: 300, what: 'every connection on fastdp' });
     // the probes live through every round (dockerd restarts included) and carry the traffic checks
     await Promise.all(h.map((x) => x.docker('run', '-d', '--name', 'probe', '--restart', 'always', '--stop-timeout', '1', '--network', 'weave', 'bb', 'sleep', '1d')));
-    await waitFor(() => allOn('fastdp'), { timeoutMs: 30_000, intervalMs: 300, what: 'every connection on fastdp' });
     await settle('the start');
   });
 
