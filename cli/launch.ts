@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, fchmodSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { configFromEnv, resolveConfig, type DaemonConfig } from '../daemon/config.ts';
@@ -47,7 +47,10 @@ export async function launch(flags: DaemonFlags, peers: string[] = []): Promise<
   }
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const logPath = join(config.dataDir, 'weave.log');
-  const out = openSync(logPath, 'a');
+  // the daemon's umask is the caller's (an init script may run us under umask 000): set the mode
+  // ourselves, also on a log an older version left world-writable
+  const out = openSync(logPath, 'a', 0o600);
+  fchmodSync(out, 0o600);
   const script = process.argv[1];
   if (!script) throw new Error('cannot tell which script to start the daemon from');
   const env = { ...process.env, ...(flags.password !== undefined ? { WEAVE_PASSWORD: flags.password } : {}) };

@@ -20,6 +20,8 @@ export const DEFAULT_PLUGIN_SOCKET = '/run/docker/plugins/weave.sock';
 /** Well below the ~30 s after which people (and systemd) give up on a hanging `docker` command. */
 export const DEFAULT_REQUEST_DEADLINE_MS = 15_000;
 const BODY_LIMIT = '1mb';
+/** While the socket is bound: no access for others, whatever the daemon's umask (0660 follows). */
+const SOCKET_UMASK = 0o117;
 /** Docker ignores the reply content type; this is the one its plugin docs name. */
 const REPLY_TYPE = 'application/vnd.docker.plugins.v1+json';
 
@@ -107,7 +109,8 @@ export class PluginServer {
   async start(): Promise<void> {
     if (this.server !== undefined) return;
     const { socketPath } = this.opts;
-    await mkdir(dirname(socketPath), { recursive: true });
+    // Docker's plugin dir: whoever may write to it may put a socket of their own in our place
+    await mkdir(dirname(socketPath), { recursive: true, mode: 0o755 });
     await this.removeStaleSocket();
     let loaded!: () => void;
     let failed!: (err: unknown) => void;
@@ -123,10 +126,18 @@ export class PluginServer {
     server.keepAliveTimeout = 0;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(socketPath, () => {
-        server.off('error', reject);
-        resolve();
-      });
+      // bind() creates the socket file with 0777 minus the umask, and the chmod below comes only
+      // after: under umask 000 anyone could connect in between and keep that connection. The bind
+      // runs synchronously inside listen(), so a umask set around the call covers it alone.
+      const umask = process.umask(SOCKET_UMASK);
+      try {
+        server.listen(socketPath, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      } finally {
+        process.umask(umask);
+      }
     });
     server.on('error', (err) => this.log.error('plugin socket error', { error: errorMessage(err) }));
     this.server = server;

@@ -371,6 +371,8 @@ export class MeshRouter implements RouteTable, ConnectionEvents {
       return;
     }
     socket.on('error', () => undefined);
+    // read now: once the handshake has failed the socket is closed and its address gone
+    const from = `${(socket.remoteAddress ?? '?').replace(/^::ffff:/, '')}:${socket.remotePort ?? '?'}`;
     this.acceptFn(socket, this.handshakeOptions()).then(
       (conn) => {
         if (!this.running) {
@@ -381,7 +383,7 @@ export class MeshRouter implements RouteTable, ConnectionEvents {
       },
       (err: unknown) => {
         socket.destroy();
-        this.log.info('inbound handshake failed', { from: `${socket.remoteAddress}:${socket.remotePort}`, error: String(err instanceof Error ? err.message : err) });
+        this.log.info('inbound handshake failed', { from, error: String(err instanceof Error ? err.message : err) });
       },
     );
   }

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { lstat, mkdir, writeFile } from 'node:fs/promises';
+import { Server } from 'node:net';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,6 +42,33 @@ describe('plugin: PluginServer lifecycle', () => {
     const st = await lstat(f.socketPath);
     expect(st.isSocket()).to.equal(true);
     expect(st.mode & 0o777).to.equal(0o660);
+  });
+
+  // found by test/chaos/security.test.ts (a daemon launched under umask 000)
+  it('under umask 000: the socket dir is not world-writable and the socket is bound with no access for others', async () => {
+    const socketPath = join(f.dir, 'umask0', 'plugins', 'weave.sock');
+    const seen: number[] = [];
+    const listen = Server.prototype.listen;
+    const old = process.umask(0);
+    Server.prototype.listen = function (this: Server, ...args: unknown[]) {
+      const m = process.umask(0);
+      process.umask(m);
+      seen.push(m);
+      return (listen as (...a: unknown[]) => Server).apply(this, args);
+    } as typeof listen;
+    const s = secondServer({ socketPath, dataDir: join(f.dir, 'umask0-data') });
+    try {
+      await s.start();
+      expect(seen.length, 'listen calls').to.equal(1);
+      expect(seen[0]! & 0o007, 'umask bits for others while binding').to.equal(0o007);
+      expect(process.umask(0), 'umask restored after listen').to.equal(0);
+      expect((await lstat(dirname(socketPath))).mode & 0o777).to.equal(0o755);
+      expect((await lstat(socketPath)).mode & 0o777).to.equal(0o660);
+    } finally {
+      Server.prototype.listen = listen;
+      process.umask(old);
+      await s.stop();
+    }
   });
 
   it('replies with the plugin content type', async () => {

@@ -4,6 +4,8 @@ import { expect } from 'chai';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import winston from 'winston';
 import { silentLogger } from '../../../../common/logger.ts';
 import type { LocalIdentity } from '../../../../router/mesh/contract.ts';
 import { MeshRouter } from '../../../../router/mesh/router.ts';
@@ -88,5 +90,23 @@ describe('MeshRouter over loopback TCP', function () {
     await waitFor('B reports the failure', () => b.status().Connections.some((x) => x.State === 'failed'), 10000);
     expect(a.connections()).to.deep.equal([]);
     expect(b.connections()).to.deep.equal([]);
+  });
+
+  // found by test/chaos/security.test.ts: the accepting side logged "from undefined:undefined"
+  it('the accepting side logs who it refused (address and port) and why', async () => {
+    const logs: { message: string; from?: string; error?: string }[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        logs.push(JSON.parse(chunk.toString()) as { message: string });
+        done();
+      },
+    });
+    const logger = winston.createLogger({ level: 'debug', format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] });
+    const a = await router(NA, 'a', { password: new TextEncoder().encode('one'), logger });
+    await router(NB, 'b', { peers: [addr(a)] });
+    await waitFor('A logs the refusal', () => logs.some((l) => l.message === 'inbound handshake failed'), 10000);
+    const refusal = logs.find((l) => l.message === 'inbound handshake failed')!;
+    expect(refusal.from).to.match(/^127\.0\.0\.1:\d+$/);
+    expect(refusal.error).to.match(/password/);
   });
 });
