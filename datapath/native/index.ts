@@ -60,8 +60,9 @@ export interface BatchHandle extends PolledHandle {
    *  peer, port). Returns how many were handed to the kernel (fewer on EAGAIN); other errors
    *  throw a NativeError with `index` = the failing datagram. */
   sendBatch(data: Uint8Array, desc: Uint32Array, count: number): number;
-  /** UDP only: send runs of equal-size datagrams to one destination as one UDP_SEGMENT
-   *  message (off again by itself if the kernel refuses). Returns whether it is on. */
+  /** UDP: send runs of equal-size datagrams to one destination as one UDP_SEGMENT message
+   *  (off again by itself if the kernel refuses; default off). tap-vnet: write runs of TCP
+   *  segments of one flow as one super-frame (default on). Returns whether it is on. */
   setGso(on: boolean): boolean;
   stats(): BatchStats;
 }
@@ -80,6 +81,9 @@ export interface BatchStats {
   /** tap-vnet: TSO super-frames segmented; frames dropped as malformed. */
   superFrames: number;
   badFrames: number;
+  /** tap-vnet writes: super-frames written and the frames coalesced into them. */
+  superFramesOut: number;
+  coalesced: number;
 }
 
 export interface BatchHandleConstructor {
@@ -127,6 +131,9 @@ export interface DataPlaneNative extends WeaveNative {
   /** What the tap-vnet capture makes of one read (vnet header + frame): the frames are
    *  written to out, [offset, length] pairs to meta; returns their number (0 = malformed). */
   segmentVnetFrame(input: Uint8Array, out: Uint8Array, meta: Uint32Array): number;
+  /** What a tap-vnet write makes of frames ([offset, length] pairs in meta) that follow each
+   *  other in a batch: the first `frames` of them go as `written` (vnet header + frame). */
+  coalesceTcp4(data: Uint8Array, meta: Uint32Array, count: number): { frames: number; written: Buffer };
   BatchHandle: BatchHandleConstructor;
 }
 

@@ -323,7 +323,11 @@ describe('sleeve between two hosts (kernel)', function () {
           expect(cap.superFrames, 'TSO super-frames segmented').to.be.greaterThan(0);
           expect(sent, 'UDP GSO sends').to.be.greaterThan(0);
           // ...split again by a receiver with GRO; one without sees ordinary datagrams
-          if (mode.offloads[1]) expect(coalesced, 'UDP GRO reads').to.be.greaterThan(0);
+          if (mode.offloads[1]) {
+            expect(coalesced, 'UDP GRO reads').to.be.greaterThan(0);
+            // ...and written to the receiving bridge as super-frames again
+            expect(h2.capture!.nativeStats().superFramesOut, 'super-frames injected').to.be.greaterThan(0);
+          }
           else expect(coalesced).to.equal(0);
         } else {
           expect(cap.superFrames + sent).to.equal(0);

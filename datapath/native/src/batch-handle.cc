@@ -104,14 +104,16 @@ BatchHandle::BatchHandle(const Napi::CallbackInfo& info) : PollableFd<BatchHandl
     sctl_.resize(kSendChunk * kCtlSpace);
     sgroup_.resize(kSendChunk);
   } else if (vnet_) {
-    tiov_.resize(2);
+    tiov_.resize(kMaxCoalesce + 1);
   }
   Watch(env, fd, info[6].As<Napi::Function>(), udp_ ? "weave:udp" : "weave:tap");
 }
 
 Napi::Value BatchHandle::SetGso(const Napi::CallbackInfo& info) {
-  gso_ = udp_ && info.Length() > 0 && info[0].ToBoolean().Value();
-  return Napi::Boolean::New(info.Env(), gso_);
+  bool on = info.Length() > 0 && info[0].ToBoolean().Value();
+  if (udp_) gso_ = on;
+  if (vnet_) coalesce_ = on;
+  return Napi::Boolean::New(info.Env(), udp_ ? gso_ : coalesce_);
 }
 
 // sendBatch(data: Uint8Array, desc: Uint32Array, count) -> number handed to the kernel.
@@ -158,24 +160,47 @@ Napi::Value BatchHandle::SendBatch(const Napi::CallbackInfo& info) {
 // Returns 0 (done = datagrams handed over, fewer than count on EAGAIN) or an errno for
 // datagram *done.
 int BatchHandle::SendTap(const uint8_t* base, const uint32_t* d, int64_t count, int64_t* done) {
-  for (; *done < count; (*done)++) {
+  const uint8_t* frames[kMaxCoalesce];
+  uint32_t lens[kMaxCoalesce];
+  uint8_t hdr[kCoalesceHdrRoom];
+  while (*done < count) {
     const uint32_t* m = d + *done * 4;
+    unsigned group = 1;
     ssize_t n;
-    do {
-      if (vnet_) {
+    if (vnet_) {
+      unsigned avail = static_cast<unsigned>(std::min<int64_t>(count - *done, coalesce_ ? kMaxCoalesce : 1));
+      for (unsigned k = 0; k < avail; k++) {
+        frames[k] = base + d[(*done + k) * 4];
+        lens[k] = d[(*done + k) * 4 + 1];
+      }
+      size_t hdrBytes = 0, payloadOff = 0;
+      group = avail > 1 ? CoalesceTcp4(frames, lens, avail, hdr, &hdrBytes, &payloadOff) : 1;
+      if (group > 1) {
+        tiov_[0] = iovec{hdr, hdrBytes};
+        for (unsigned k = 0; k < group; k++) tiov_[k + 1] = iovec{const_cast<uint8_t*>(frames[k] + payloadOff), lens[k] - payloadOff};
+      } else {
         tiov_[0] = iovec{const_cast<uint8_t*>(kEmptyVnetHdr), kVnetHdrSize};
         tiov_[1] = iovec{const_cast<uint8_t*>(base + m[0]), m[1]};
-        n = writev(fd(), tiov_.data(), 2);
-      } else {
-        n = write(fd(), base + m[0], m[1]);
       }
-    } while (n < 0 && errno == EINTR);
+      do {
+        n = writev(fd(), tiov_.data(), static_cast<int>(group + 1));
+      } while (n < 0 && errno == EINTR);
+    } else {
+      do {
+        n = write(fd(), base + m[0], m[1]);
+      } while (n < 0 && errno == EINTR);
+    }
     sendCalls_++;
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
       return errno;
     }
-    sent_++;
+    if (group > 1) {
+      superFramesOut_++;
+      coalesced_ += group;
+    }
+    *done += group;
+    sent_ += group;
   }
   return 0;
 }
@@ -276,6 +301,8 @@ Napi::Value BatchHandle::GetStats(const Napi::CallbackInfo& info) {
   o.Set("groReads", groReads_);
   o.Set("superFrames", superFrames_);
   o.Set("badFrames", badFrames_);
+  o.Set("superFramesOut", superFramesOut_);
+  o.Set("coalesced", coalesced_);
   return o;
 }
 

@@ -13,7 +13,8 @@
 //   datagrams it holds (the UDP_GRO cmsg gives their size), each its own entry.
 // * kind "tap-vnet" (IFF_VNET_HDR with TSO/checksum offload): each read is a frame with a
 //   virtio_net_hdr, possibly a 64 KiB TCP super-frame; it is turned into ordinary frames
-//   (vnet-frames.h) in the pool. Writes prefix each frame with an empty header.
+//   (vnet-frames.h) in the pool. Writes coalesce runs of segments of one TCP flow into one
+//   super-frame with a GSO header (setGso(false) writes each frame alone, with an empty header).
 #pragma once
 
 #include <napi.h>
@@ -58,6 +59,7 @@ class BatchHandle : public PollableFd<BatchHandle> {
   bool udp_ = false;
   bool vnet_ = false;
   bool gso_ = false;
+  bool coalesce_ = true;  // tap-vnet: write runs of TCP segments as one super-frame
   // The last read found the fd empty (tap-vnet reads until then or until the pool is full).
   bool drained_ = false;
   size_t poolSize_ = 0;
@@ -89,6 +91,8 @@ class BatchHandle : public PollableFd<BatchHandle> {
   // Offload counters: GSO messages sent and the datagrams in them, GRO reads split, super-frames
   // segmented, frames dropped as malformed.
   double gsoSends_ = 0, gsoDatagrams_ = 0, groReads_ = 0, superFrames_ = 0, badFrames_ = 0;
+  // tap-vnet writes: super-frames written and the frames coalesced into them.
+  double superFramesOut_ = 0, coalesced_ = 0;
 };
 
 }  // namespace weave

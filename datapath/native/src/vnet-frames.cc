@@ -179,4 +179,76 @@ unsigned SegmentVnetFrame(const uint8_t* in, size_t len, uint8_t* out, uint32_t*
   return n;
 }
 
+unsigned CoalesceTcp4(const uint8_t* const* frames, const uint32_t* lens, unsigned count, uint8_t* hdr, size_t* hdrBytes, size_t* payloadOff) {
+  if (count < 2) return count;
+  const uint8_t* f0 = frames[0];
+  Tcp4Layout l0 = LayoutTcp4(f0, lens[0]);
+  // only plain data segments: ACK, with PSH allowed on the last one
+  if (!l0.ok || l0.payload == 0 || (f0[kEth + l0.ihl + 13] & ~0x08) != 0x10) return 1;
+  const uint8_t* ip0 = f0 + kEth;
+  // not fragments; DF set, so the kernel's segmentation may renumber the IP ids
+  if ((Get16(ip0 + 6) & 0xbfff) != 0 || (ip0[6] & 0x40) == 0) return 1;
+  if (Get16(ip0 + 2) != lens[0] - kEth) return 1;  // no Ethernet padding
+  const size_t mss = l0.payload;
+  size_t total = l0.payload;
+  uint32_t nextSeq = Get32(ip0 + l0.ihl + 4) + static_cast<uint32_t>(l0.payload);
+  uint8_t lastFlags = f0[kEth + l0.ihl + 13];
+  unsigned n = 1;
+  while (n < count && n < kMaxCoalesce && (lastFlags & 0x08) == 0) {
+    const uint8_t* f = frames[n];
+    if (lens[n] <= l0.hdrs || lens[n] - l0.hdrs > mss || total + (lens[n] - l0.hdrs) + l0.ihl + l0.thl > 65535) break;
+    const uint8_t* ip = f + kEth;
+    // same Ethernet header, same IP header apart from length, id and checksum, same TCP header
+    // apart from sequence number, flags and checksum (options, timestamps included, identical)
+    if (std::memcmp(f, f0, kEth) != 0 || ip[0] != ip0[0] || ip[1] != ip0[1] || std::memcmp(ip + 6, ip0 + 6, 4) != 0 ||
+        std::memcmp(ip + 12, ip0 + 12, l0.ihl - 12) != 0 || Get16(ip + 2) != lens[n] - kEth) {
+      break;
+    }
+    const uint8_t* t = ip + l0.ihl;
+    const uint8_t* t0 = ip0 + l0.ihl;
+    if (static_cast<size_t>(t[12] >> 4) * 4 != l0.thl || std::memcmp(t, t0, 4) != 0 || Get32(t + 4) != nextSeq ||
+        std::memcmp(t + 8, t0 + 8, 5) != 0 || (t[13] & ~0x08) != 0x10 || std::memcmp(t + 14, t0 + 14, 2) != 0 ||
+        std::memcmp(t + 18, t0 + 18, l0.thl - 18) != 0) {
+      break;
+    }
+    size_t pl = lens[n] - l0.hdrs;
+    bool shortOne = pl < mss;
+    total += pl;
+    nextSeq += static_cast<uint32_t>(pl);
+    lastFlags = t[13];
+    n++;
+    if (shortOne) break;  // only the last segment may be shorter than the rest
+  }
+  if (n < 2) return 1;
+  // vnet header: GSO TCPV4 with the segment size, checksum partial over the TCP part
+  std::memset(hdr, 0, kVnetHdrSize);
+  hdr[0] = kNeedsCsum;
+  hdr[1] = kGsoTcpv4;
+  auto le16 = [](uint8_t* p, size_t v) {
+    p[0] = static_cast<uint8_t>(v);
+    p[1] = static_cast<uint8_t>(v >> 8);
+  };
+  le16(hdr + 2, l0.hdrs);
+  le16(hdr + 4, mss);
+  le16(hdr + 6, kEth + l0.ihl);
+  le16(hdr + 8, 16);
+  uint8_t* f = hdr + kVnetHdrSize;
+  std::memcpy(f, f0, l0.hdrs);
+  uint8_t* ip = f + kEth;
+  uint8_t* tcp = ip + l0.ihl;
+  Put16(ip + 2, static_cast<uint16_t>(l0.ihl + l0.thl + total));
+  Put16(ip + 10, 0);
+  uint16_t ipsum = static_cast<uint16_t>(~ChecksumFold(ChecksumAdd(ip, l0.ihl, 0)));
+  std::memcpy(ip + 10, &ipsum, 2);
+  tcp[13] = lastFlags;
+  // partial checksum: the pseudo-header sum (not inverted), as the kernel's own TSO leaves it
+  uint64_t pseudo = ChecksumAdd(ip + 12, 8, 0) + static_cast<uint64_t>(__builtin_bswap16(6)) +
+                    __builtin_bswap16(static_cast<uint16_t>(l0.thl + total));
+  uint16_t partial = ChecksumFold(pseudo);
+  std::memcpy(tcp + 16, &partial, 2);
+  *hdrBytes = kVnetHdrSize + l0.hdrs;
+  *payloadOff = l0.hdrs;
+  return n;
+}
+
 }  // namespace weave

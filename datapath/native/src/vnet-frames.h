@@ -38,6 +38,18 @@ SegmentPlan PlanVnetFrame(const uint8_t* in, size_t len);
 // plan.frames). Returns the number written; 0 when the frame is malformed (then dropped).
 unsigned SegmentVnetFrame(const uint8_t* in, size_t len, uint8_t* out, uint32_t* offsets, uint32_t* lengths);
 
+// Coalescing for writes (the other direction): consecutive TCP/IPv4 segments of one flow that
+// the kernel could have cut from one super-frame are written as that super-frame (virtio_net_hdr
+// with GSO TCPV4), so the bridge and the container's stack see one packet instead of dozens.
+// CoalesceTcp4 looks at frames[0..count) (pointers and lengths) and returns how many of them,
+// from the first, form one super-frame (1 = write the first alone). When it returns n > 1 it
+// has written, into hdr (room for kVnetHdrSize + 14 + 60 + 60 bytes), the vnet header followed
+// by the super-frame's Ethernet/IP/TCP headers; *hdrBytes is that length and *payloadOff the
+// offset of the payload inside each frame (the same for all of them).
+unsigned CoalesceTcp4(const uint8_t* const* frames, const uint32_t* lens, unsigned count, uint8_t* hdr, size_t* hdrBytes, size_t* payloadOff);
+constexpr size_t kCoalesceHdrRoom = kVnetHdrSize + 14 + 60 + 60;
+constexpr unsigned kMaxCoalesce = 64;
+
 // The Internet checksum of p[0, len) folded into 16 bits (not inverted), starting from `sum`.
 uint32_t ChecksumAdd(const uint8_t* p, size_t len, uint64_t sum);
 uint16_t ChecksumFold(uint64_t sum);
