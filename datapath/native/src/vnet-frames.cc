@@ -95,7 +95,8 @@ bool CompleteAt(uint8_t* f, size_t len, size_t start, size_t off) {
   if (start >= len || start + off + 2 > len) return false;
   uint16_t sum = ChecksumFold(ChecksumAdd(f + start, len - start, 0));
   uint16_t v = static_cast<uint16_t>(~sum);
-  if (v == 0 && len > kEth + 9 && Get16(f + 12) == 0x0800 && f[kEth + 9] == 17 && off == 6) v = 0xffff;  // UDP: 0 means "no checksum"
+  // offset 6 is UDP's checksum (TCP's is 16, ICMP's 2), where 0 means "none": send 0xffff
+  if (v == 0 && off == 6) v = 0xffff;
   std::memcpy(f + start + off, &v, 2);
   return true;
 }
