@@ -2,7 +2,7 @@
 // between the same two lab hosts:
 //   1. plain kernel VXLAN: netns -> veth -> bridge -> vxlan device (UDP 4789, MTU 1376)
 //   2. weave sleeve, no encryption (`weave launch --no-fastdp`), plain netns on the weave bridge,
-//      with the sleeve offloads (default) and without (`--no-sleeve-offloads`: the old path)
+//      with the sleeve offloads (`--sleeve-offloads`) and without (the default for now)
 //   3. the same encrypted (`--password`, which also keeps the connection on sleeve)
 //   npx tsx bench/sleeve.ts [--seconds N] [--rounds R]
 // iperf3 (one TCP stream) and ping run inside each endpoint's netns with the host's tools. Each
@@ -164,10 +164,10 @@ try {
   const PLAIN = 'weave sleeve';
   const ENC = 'weave sleeve encrypted';
   const rows: [string, string[]][] = [
-    [`${PLAIN} (no offloads)`, ['--no-sleeve-offloads']],
-    [PLAIN, []],
-    [`${ENC} (no offloads)`, ['--no-sleeve-offloads', '--password', 'bench-secret']],
-    [ENC, ['--password', 'bench-secret']],
+    [`${PLAIN} (no offloads)`, []],
+    [PLAIN, ['--sleeve-offloads']],
+    [`${ENC} (no offloads)`, ['--password', 'bench-secret']],
+    [ENC, ['--sleeve-offloads', '--password', 'bench-secret']],
   ];
   for (const [name, extra] of rows) {
     const daemons = await sleeveUp(h1, h2, extra, !w1);

@@ -389,12 +389,13 @@ int BatchHandle::ReadTap() {
   return static_cast<int>(i);
 }
 
-int BatchHandle::ReadTapVnet() {
+int BatchHandle::ReadTapVnet(bool readMore) {
   unsigned e = 0;
   size_t used = 0;
   drained_ = false;
   while (e < entries_) {
     if (pending_ == 0) {
+      if (!readMore) break;
       ssize_t n;
       do {
         n = read(fd(), scratch_.data(), scratch_.size());
@@ -445,7 +446,7 @@ bool BatchHandle::Drain() {
   // A local handle keeps this object alive even if a callback closes it and drops it.
   Napi::Object self = Value();
   for (int round = 0; round < kMaxBatchesPerWakeup && !closed(); round++) {
-    int n = udp_ ? ReadUdp() : vnet_ ? ReadTapVnet() : ReadTap();
+    int n = udp_ ? ReadUdp() : vnet_ ? ReadTapVnet(true) : ReadTap();
     if (n < 0) {
       int err = -n;
       if (err == EAGAIN || err == EWOULDBLOCK) return true;
@@ -456,6 +457,12 @@ bool BatchHandle::Drain() {
     if (n > 0 && !Call(onBatch_, self, {Napi::Number::New(env, n)})) return true;
     // A partial batch means the queue is empty now.
     if (drained_ && pending_ == 0) return true;
+  }
+  // A frame read but left for the next batch must not wait for the next wakeup (the fd may
+  // be empty now): deliver it without reading more; the poll wakes us again for the rest.
+  if (vnet_ && pending_ != 0 && !closed()) {
+    int n = ReadTapVnet(false);
+    if (n > 0) Call(onBatch_, self, {Napi::Number::New(env, n)});
   }
   return true;
 }

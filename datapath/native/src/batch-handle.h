@@ -49,7 +49,7 @@ class BatchHandle : public PollableFd<BatchHandle> {
   int SendTap(const uint8_t* base, const uint32_t* d, int64_t count, int64_t* done);
   int ReadUdp();
   int ReadTap();
-  int ReadTapVnet();
+  int ReadTapVnet(bool readMore);
 
   // Reads batches until the fd is empty (bounded, so one busy fd cannot starve the loop).
   // Returns false after an unrecoverable error.
