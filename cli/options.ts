@@ -22,6 +22,7 @@ export function addDaemonOptions(cmd: Command): Command {
     .addOption(new Option('--conn-limit <n>', 'maximum number of peer connections (default 200, 0 = unlimited)'))
     .addOption(new Option('--no-discovery', 'do not connect to peers learnt from other peers'))
     .addOption(new Option('--no-fastdp', 'no kernel fast data path: every connection uses sleeve (env WEAVE_NO_FASTDP)'))
+    .addOption(new Option('--sleeve-offloads', 'sleeve with TSO on the capture and UDP GSO/GRO (env WEAVE_SLEEVE_OFFLOADS=1; off by default for now)'))
     .addOption(new Option('--fastdp-backend <kind>', 'auto (default: the Open vSwitch datapath where the kernel has it, else vxlan devices), odp or vxlan (env WEAVE_FASTDP_BACKEND)'))
     .addOption(new Option('--no-router', 'no mesh: a single-host network'))
     .addOption(new Option('--no-dns', 'no weaveDNS (env WEAVE_NO_DNS)'))
@@ -53,6 +54,7 @@ export interface DaemonFlags {
   router?: boolean;
   fastdp?: boolean;
   fastdpBackend?: string;
+  sleeveOffloads?: boolean;
   dns?: boolean;
   dnsDomain?: string;
   dnsAddress?: string;
@@ -72,6 +74,7 @@ export function flagsToConfig(f: DaemonFlags, peers?: string[]): Partial<DaemonC
     discovery: f.discovery === false ? false : undefined,
     fastdp: f.fastdp === false ? false : undefined,
     fastdpBackend: f.fastdpBackend as DaemonConfig['fastdpBackend'] | undefined,
+    sleeveOffloads: f.sleeveOffloads === true ? true : undefined,
     router: f.router === false ? false : undefined,
     peers: peers !== undefined && peers.length > 0 ? peers : undefined,
     dataDir: f.dataDir,
@@ -126,6 +129,7 @@ export function flagsToArgv(f: DaemonFlags): string[] {
   if (f.defaultNetwork === false) argv.push('--no-default-network');
   if (f.discovery === false) argv.push('--no-discovery');
   if (f.fastdp === false) argv.push('--no-fastdp');
+  if (f.sleeveOffloads === true) argv.push('--sleeve-offloads');
   if (f.router === false) argv.push('--no-router');
   if (f.dns === false) argv.push('--no-dns');
   // --password is deliberately not passed on: launch hands it over in WEAVE_PASSWORD

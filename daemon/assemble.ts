@@ -88,8 +88,8 @@ function buildRouter(config: DaemonConfig, root: Logger): RouterService {
   return new RouterService({
     dataDir: config.dataDir,
     logger: root,
-    openCapture: (onFrame) => TapCapture.open({ bridge: config.bridgeName, logger: root, onFrame }),
-    sockets: new UdpSockets(),
+    openCapture: (onFrame) => TapCapture.open({ bridge: config.bridgeName, logger: root, onFrame, offloads: config.sleeveOffloads }),
+    sockets: new UdpSockets({ offloads: config.sleeveOffloads }),
     bridgeMtu: config.mtu,
     port: config.port,
     ...(config.host !== undefined ? { host: config.host } : {}),

@@ -33,6 +33,8 @@ export const DaemonConfigSchema = z
     fastdp: z.boolean(),
     /** Which kernel fast path: ODP where the kernel has it, else vxlan devices (auto); or one of them. */
     fastdpBackend: z.enum(['auto', 'odp', 'vxlan']),
+    /** Sleeve offloads: TSO super-frames from the capture TAP, UDP GSO/GRO (docs/performance.md). */
+    sleeveOffloads: z.boolean(),
     name: z.string().regex(/^[0-9a-fA-F:]+$/, 'must be a MAC-style peer name').optional(),
     nickname: z.string().min(1).optional(),
     /** --ipalloc-init: consensus[=N] | seed=NAME,... | observer; undefined = consensus with N = peers given + 1. */
@@ -77,6 +79,8 @@ export const DEFAULTS: DaemonConfig = {
   discovery: true,
   fastdp: true,
   fastdpBackend: 'auto',
+  // off until the offloads have run the whole e2e suite on a quiet machine (docs/performance.md)
+  sleeveOffloads: false,
   dns: true,
   dnsDomain: 'weave.local.',
   // link-local, so it never collides with a routed network; containers reach it through their
@@ -101,6 +105,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<DaemonConfig> {
   // the password travels by environment, never argv, so `ps` does not show it
   if (env.WEAVE_PASSWORD) out.password = env.WEAVE_PASSWORD;
   if (env.WEAVE_NO_FASTDP) out.fastdp = false;
+  if (env.WEAVE_SLEEVE_OFFLOADS) out.sleeveOffloads = env.WEAVE_SLEEVE_OFFLOADS !== '0';
   if (env.WEAVE_FASTDP_BACKEND) out.fastdpBackend = env.WEAVE_FASTDP_BACKEND as DaemonConfig['fastdpBackend'];
   if (env.WEAVE_NO_DNS) out.dns = false;
   if (env.WEAVE_DNS_DOMAIN) out.dnsDomain = withTrailingDot(env.WEAVE_DNS_DOMAIN);

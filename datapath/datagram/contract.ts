@@ -22,6 +22,9 @@ export interface DatagramSocketOptions {
   pmtuDiscover?: PmtuMode;
   rcvbuf?: number;
   sndbuf?: number;
+  /** UDP GSO on send and GRO on receive where the kernel has them (default off); the
+   *  datagrams on the wire are the same either way. */
+  offloads?: boolean;
   /** Called once per wakeup with every datagram read. */
   onBatch: (batch: ReceivedBatch) => void;
   /** Receive-side errors (queued ICMP errors such as ECONNREFUSED); the socket keeps working. */
@@ -61,31 +64,31 @@ export interface SendResult {
 }
 
 /** One wakeup's worth of received datagrams. Valid only during the onBatch callback: the
- *  next batch overwrites the same memory. */
+ *  next batch overwrites the same memory. meta has 4 numbers per datagram: length, source
+ *  IPv4, source port, offset in pool (a coalesced read gives several datagrams). */
 export class ReceivedBatch {
   count = 0;
   constructor(
     readonly pool: Buffer,
     readonly meta: Uint32Array,
-    readonly slotSize: number,
   ) {}
   /** Offset of datagram i in `pool`. */
   offset(i: number): number {
-    return i * this.slotSize;
+    return this.meta[i * 4 + 3]!;
   }
   length(i: number): number {
-    return this.meta[i * 3]!;
+    return this.meta[i * 4]!;
   }
   /** Source address as a number (a.b.c.d = a<<24 | ...). */
   ip(i: number): number {
-    return this.meta[i * 3 + 1]!;
+    return this.meta[i * 4 + 1]!;
   }
   port(i: number): number {
-    return this.meta[i * 3 + 2]!;
+    return this.meta[i * 4 + 2]!;
   }
   /** A view (no copy) of datagram i. */
   data(i: number): Buffer {
-    const off = i * this.slotSize;
+    const off = this.offset(i);
     return this.pool.subarray(off, off + this.length(i));
   }
 }

@@ -37,9 +37,11 @@ export class UdpSocket extends PolledFd<BatchHandle> implements DatagramSocket {
     if (opts.pmtuDiscover !== undefined) open.pmtuDiscover = opts.pmtuDiscover;
     if (opts.rcvbuf !== undefined) open.rcvbuf = opts.rcvbuf;
     if (opts.sndbuf !== undefined) open.sndbuf = opts.sndbuf;
+    if (opts.offloads) open.gro = true;
     const sock = native.openUdp(opts.address ?? '0.0.0.0', opts.port ?? 0, opts.netns, open);
     const handle = adoptFd(native, sock.fd, () => {
-      const received = new ReceivedBatch(Buffer.allocUnsafeSlow(slots * slotSize), new Uint32Array(slots * 3), slotSize);
+      // a coalesced read holds up to 64 datagrams from GRO, up to 128 from a GSO send over veth
+      const received = new ReceivedBatch(Buffer.allocUnsafeSlow(slots * slotSize), new Uint32Array(slots * (sock.gro ? 128 : 1) * 4));
       const onBatch = opts.onBatch;
       return new native.BatchHandle(
         sock.fd,
@@ -54,6 +56,7 @@ export class UdpSocket extends PolledFd<BatchHandle> implements DatagramSocket {
         opts.onError ?? (() => undefined),
       );
     });
+    if (opts.offloads) handle.setGso(true);
     return new UdpSocket(native, handle, sock.address, sock.port);
   }
 

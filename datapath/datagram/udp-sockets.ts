@@ -9,6 +9,8 @@ export interface UdpSocketsOptions {
   /** Namespace (path) to open every socket in; default: the process's. */
   netns?: string;
   native?: DataPlaneNative;
+  /** UDP GSO/GRO on every socket opened (DatagramSocketOptions.offloads), unless the opener says. */
+  offloads?: boolean;
 }
 
 export class UdpSockets implements DatagramSockets {
@@ -19,7 +21,12 @@ export class UdpSockets implements DatagramSockets {
   }
 
   open(opts: DatagramSocketOptions): DatagramSocket {
-    return UdpSocket.open({ ...opts, native: this.native, ...(this.opts.netns !== undefined ? { netns: this.opts.netns } : {}) });
+    return UdpSocket.open({
+      offloads: this.opts.offloads === true,
+      ...opts,
+      native: this.native,
+      ...(this.opts.netns !== undefined ? { netns: this.opts.netns } : {}),
+    });
   }
 
   pathMtuProbe(ip: number, port: number): PathMtuProbe {

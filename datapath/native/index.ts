@@ -44,9 +44,15 @@ export interface UdpOpenOptions {
   /** Socket buffer sizes in bytes (SO_RCVBUFFORCE/SO_SNDBUFFORCE when root). */
   rcvbuf?: number;
   sndbuf?: number;
+  /** UDP_GRO: the kernel may hand over several datagrams of one flow in one read; the
+   *  BatchHandle splits them again (result field `gro` says whether the kernel took it). */
+  gro?: boolean;
 }
 
-export type BatchKind = 'udp' | 'tap';
+/** tap-vnet: a TAP opened with offloads (IFF_VNET_HDR, TSO): super-frames and partial
+ *  checksums are turned into ordinary complete frames in native code as they are read, and
+ *  written frames get an empty virtio_net_hdr in front. */
+export type BatchKind = 'udp' | 'tap' | 'tap-vnet';
 
 /** A UDP socket or TAP fd moved in batches through caller-owned memory (see batch-handle.h). */
 export interface BatchHandle extends PolledHandle {
@@ -54,11 +60,37 @@ export interface BatchHandle extends PolledHandle {
    *  peer, port). Returns how many were handed to the kernel (fewer on EAGAIN); other errors
    *  throw a NativeError with `index` = the failing datagram. */
   sendBatch(data: Uint8Array, desc: Uint32Array, count: number): number;
-  stats(): { received: number; recvCalls: number; sent: number; sendCalls: number; truncated: number };
+  /** UDP: send runs of equal-size datagrams to one destination as one UDP_SEGMENT message
+   *  (off again by itself if the kernel refuses; default off). tap-vnet: write runs of TCP
+   *  segments of one flow as one super-frame (default on). Returns whether it is on. */
+  setGso(on: boolean): boolean;
+  stats(): BatchStats;
+}
+
+export interface BatchStats {
+  received: number;
+  recvCalls: number;
+  sent: number;
+  sendCalls: number;
+  truncated: number;
+  /** UDP_SEGMENT messages sent and the datagrams in them. */
+  gsoSends: number;
+  gsoDatagrams: number;
+  /** Coalesced (UDP_GRO) reads split into datagrams. */
+  groReads: number;
+  /** tap-vnet: TSO super-frames segmented; frames dropped as malformed. */
+  superFrames: number;
+  badFrames: number;
+  /** tap-vnet writes: super-frames written and the frames coalesced into them. */
+  superFramesOut: number;
+  coalesced: number;
 }
 
 export interface BatchHandleConstructor {
-  /** meta gets 3 numbers per slot after each read: length, source IPv4 (number), source port. */
+  /** udp/tap: the pool holds pool.length / slotSize read slots. tap-vnet: slotSize is the
+   *  largest read (>= 65545) and frames are laid out anywhere in the pool. After each read meta
+   *  gets 4 numbers per entry: length, source IPv4 (number), source port, offset in pool; a
+   *  coalesced UDP read or a TAP super-frame gives several entries. */
   new (
     fd: number,
     kind: BatchKind,
@@ -77,8 +109,10 @@ export interface WeaveNative {
   netlinkAddMembership(fd: number, group: number): void;
   /** Grows SO_SNDBUF / SO_RCVBUF (FORCE when root); 0 leaves that one alone. */
   netlinkSetBuffers(fd: number, sndbuf: number, rcvbuf: number): void;
-  /** TAP device (IFF_TAP | IFF_NO_PI), non-blocking; exists while the fd is open. */
-  openTap(name: string, netns?: string): { fd: number; name: string };
+  /** TAP device (IFF_TAP | IFF_NO_PI), non-blocking; exists while the fd is open. With
+   *  offloads: IFF_VNET_HDR + TUNSETOFFLOAD (checksum, TSO over IPv4); `offloads` in the
+   *  result says whether the kernel took them (the fd carries vnet headers either way). */
+  openTap(name: string, netns?: string, options?: { offloads?: boolean }): { fd: number; name: string; offloads?: boolean };
   /** Write a file (e.g. /proc/sys/net/...) from a thread inside `netns`. */
   writeFileInNetns(netns: string | undefined, file: string, data: string | Buffer): void;
   closeFd(fd: number): void;
@@ -89,11 +123,17 @@ export interface WeaveNative {
  *  WeaveNative written for the control plane stay complete. */
 export interface DataPlaneNative extends WeaveNative {
   /** Non-blocking IPv4 UDP socket bound to address:port (0 = ephemeral), inside `netns` when given. */
-  openUdp(address: string, port: number, netns?: string, options?: UdpOpenOptions): { fd: number; address: string; port: number };
+  openUdp(address: string, port: number, netns?: string, options?: UdpOpenOptions): { fd: number; address: string; port: number; gro?: boolean };
   udpConnect(fd: number, address: string, port: number): void;
   udpSetPmtuDiscover(fd: number, mode: PmtuDiscover): void;
   /** IP_MTU: the path MTU towards the connected peer (throws ENOTCONN when not connected). */
   udpGetMtu(fd: number): number;
+  /** What the tap-vnet capture makes of one read (vnet header + frame): the frames are
+   *  written to out, [offset, length] pairs to meta; returns their number (0 = malformed). */
+  segmentVnetFrame(input: Uint8Array, out: Uint8Array, meta: Uint32Array): number;
+  /** What a tap-vnet write makes of frames ([offset, length] pairs in meta) that follow each
+   *  other in a batch: the first `frames` of them go as `written` (vnet header + frame). */
+  coalesceTcp4(data: Uint8Array, meta: Uint32Array, count: number): { frames: number; written: Buffer };
   BatchHandle: BatchHandleConstructor;
 }
 

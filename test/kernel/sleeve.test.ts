@@ -12,6 +12,7 @@ import type { LocalIdentity, MeshConnection, MeshConnectionEvents, RemoteIdentit
 import { SleeveOverlay } from '../../router/overlay/sleeve.ts';
 import { TapCapture } from '../../datapath/capture/tap-capture.ts';
 import { UdpSockets } from '../../datapath/datagram/udp-sockets.ts';
+import type { UdpSocket } from '../../datapath/datagram/udp-socket.ts';
 import { NetworkRouter } from '../../router/overlay/network-router.ts';
 import { MacCache } from '../../router/overlay/mac-cache.ts';
 import { overlayHook } from '../../router/overlay/overlay-hook.ts';
@@ -107,6 +108,7 @@ interface Host {
   capture?: TapCapture;
   router?: NetworkRouter;
   macs?: MacCache;
+  sockets: UdpSocket[];
 }
 
 const waitFor = async (what: string, cond: () => boolean, ms = 10000) => {
@@ -135,8 +137,8 @@ describe('sleeve between two hosts (kernel)', function () {
       spaces.push(n);
       return n;
     };
-    h1 = { ns: mk(), name: '02:00:00:00:01:01', underlayIp: '198.18.2.1' };
-    h2 = { ns: mk(), name: '02:00:00:00:02:02', underlayIp: '198.18.2.2' };
+    h1 = { ns: mk(), name: '02:00:00:00:01:01', underlayIp: '198.18.2.1', sockets: [] };
+    h2 = { ns: mk(), name: '02:00:00:00:02:02', underlayIp: '198.18.2.2', sockets: [] };
     c1 = mk();
     c2 = mk();
     // underlay: one veth between the hosts, MTU 1500
@@ -169,12 +171,21 @@ describe('sleeve between two hosts (kernel)', function () {
     h.overlay = h.capture = h.router = h.macs = undefined;
   }
 
-  async function startHost(h: Host, other: Host): Promise<void> {
-    const overlay = new SleeveOverlay({ ourName: h.name, logger, sockets: new UdpSockets({ netns: h.ns.path }), bindAddress: h.underlayIp, bridgeMtu: 1500 });
+  async function startHost(h: Host, other: Host, offloads = false): Promise<void> {
+    // keeps the sockets the overlay opens, for their offload counters
+    const sockets = new (class extends UdpSockets {
+      override open(o: Parameters<UdpSockets['open']>[0]) {
+        const s = super.open(o);
+        h.sockets.push(s as UdpSocket);
+        return s;
+      }
+    })({ netns: h.ns.path, offloads });
+    h.sockets = [];
+    const overlay = new SleeveOverlay({ ourName: h.name, logger, sockets, bindAddress: h.underlayIp, bridgeMtu: 1500 });
     const macs = new MacCache();
     macs.start();
     const late: { router?: NetworkRouter } = {};
-    const capture = await TapCapture.open({ netns: h.ns.path, logger, onFrame: (buf, off, len) => late.router?.handleCaptured(buf, off, len) });
+    const capture = await TapCapture.open({ netns: h.ns.path, logger, offloads, onFrame: (buf, off, len) => late.router?.handleCaptured(buf, off, len) });
     const router = new NetworkRouter({
       routes: {
         ourName: h.name,
@@ -213,15 +224,21 @@ describe('sleeve between two hosts (kernel)', function () {
     return from.exec('ping', '-c', '3', '-i', '0.2', '-W', '2', ...extra, to);
   }
 
+  // offloads: [h1, h2] — TSO on the capture and UDP GSO/GRO; h1 alone with them is a peer
+  // whose other end has none (the datagrams on the wire must be the same)
   for (const mode of [
-    { title: 'plain, control over tag 7', encrypted: false, overlaysFeature: true },
-    { title: 'encrypted, legacy control tags 1-3', encrypted: true, overlaysFeature: false },
+    { title: 'plain, control over tag 7', encrypted: false, overlaysFeature: true, offloads: [false, false] },
+    { title: 'encrypted, legacy control tags 1-3', encrypted: true, overlaysFeature: false, offloads: [false, false] },
+    { title: 'plain, offloads on both ends', encrypted: false, overlaysFeature: true, offloads: [true, true] },
+    { title: 'encrypted, offloads on one end only', encrypted: true, overlaysFeature: true, offloads: [true, false] },
   ]) {
     describe(mode.title, function () {
       let conns: Awaited<ReturnType<typeof connect>>;
       before(async function () {
-        await startHost(h1, h2);
-        await startHost(h2, h1);
+        // an earlier mode's ICMP frag-needed left a PMTU in the containers' route caches
+        for (const c of [c1, c2]) c.ip('route', 'flush', 'cache');
+        await startHost(h1, h2, mode.offloads[0]);
+        await startHost(h2, h1, mode.offloads[1]);
         conns = await connect({ overlaysFeature: mode.overlaysFeature, ...(mode.encrypted ? { key: crypto.randomBytes(32) } : {}) });
       });
       after(function () {
@@ -296,8 +313,26 @@ describe('sleeve between two hosts (kernel)', function () {
         const r = await c1.exec('iperf3', '-c', '10.32.0.2', '-t', '3', '-J');
         expect(r.code, r.out.slice(0, 500)).to.equal(0);
         const report = JSON.parse(r.out) as { end: { sum_received: { bits_per_second: number } } };
-        console.log(`      iperf3 over sleeve (${mode.encrypted ? 'encrypted' : 'plain'}): ${(report.end.sum_received.bits_per_second / 1e6).toFixed(0)} Mbit/s`);
+        console.log(`      iperf3 over sleeve (${mode.title}): ${(report.end.sum_received.bits_per_second / 1e6).toFixed(0)} Mbit/s`);
         expect(report.end.sum_received.bits_per_second).to.be.greaterThan(0);
+        const cap = h1.capture!.nativeStats();
+        const sent = h1.sockets.map((s) => s.stats()).reduce((a, s) => a + s.gsoSends, 0);
+        const coalesced = h2.sockets.map((s) => s.stats()).reduce((a, s) => a + s.groReads, 0);
+        if (mode.offloads[0]) {
+          // the stream really took the offload paths: super-frames from the TAP, GSO sends...
+          expect(cap.superFrames, 'TSO super-frames segmented').to.be.greaterThan(0);
+          expect(sent, 'UDP GSO sends').to.be.greaterThan(0);
+          // ...split again by a receiver with GRO; one without sees ordinary datagrams
+          if (mode.offloads[1]) {
+            expect(coalesced, 'UDP GRO reads').to.be.greaterThan(0);
+            // ...and written to the receiving bridge as super-frames again
+            expect(h2.capture!.nativeStats().superFramesOut, 'super-frames injected').to.be.greaterThan(0);
+          }
+          else expect(coalesced).to.equal(0);
+        } else {
+          expect(cap.superFrames + sent).to.equal(0);
+        }
+        expect(cap.badFrames).to.equal(0);
       });
     });
   }

@@ -1,5 +1,7 @@
 #include "udp.h"
 
+#include <netinet/udp.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -30,7 +32,8 @@ int32_t IntOption(const Napi::Object& o, const char* key, int32_t dflt) {
   return v.IsNumber() ? v.As<Napi::Number>().Int32Value() : dflt;
 }
 
-// openUdp(address, port, netns?, { reusePort?, pmtuDiscover?, rcvbuf?, sndbuf? })
+// openUdp(address, port, netns?, { reusePort?, pmtuDiscover?, rcvbuf?, sndbuf?, gro? })
+// -> { fd, address, port, gro: whether UDP_GRO is on }
 //   -> { fd, address, port }   (non-blocking, close-on-exec, bound; port 0 = ephemeral)
 Napi::Value OpenUdp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -45,6 +48,8 @@ Napi::Value OpenUdp(const Napi::CallbackInfo& info) {
   bool reusePort = false;
   int pmtu = -1;
   int rcvbuf = 0, sndbuf = 0;
+  bool gro = false;
+  bool groOn = false;
   if (info.Length() > 3 && info[3].IsObject()) {
     Napi::Object o = info[3].As<Napi::Object>();
     reusePort = o.Get("reusePort").ToBoolean().Value();
@@ -55,6 +60,7 @@ Napi::Value OpenUdp(const Napi::CallbackInfo& info) {
     }
     rcvbuf = IntOption(o, "rcvbuf", 0);
     sndbuf = IntOption(o, "sndbuf", 0);
+    gro = o.Get("gro").ToBoolean().Value();
   }
 
   sockaddr_in bound{};
@@ -82,6 +88,8 @@ Napi::Value OpenUdp(const Napi::CallbackInfo& info) {
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) != 0) {
       return fail("setsockopt SO_SNDBUF");
     }
+    // Not fatal: a kernel without UDP_GRO (< 5.0) just delivers datagrams one by one.
+    if (gro && setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0) groOn = true;
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr = bindAddr;
@@ -98,6 +106,7 @@ Napi::Value OpenUdp(const Napi::CallbackInfo& info) {
   out.Set("fd", Napi::Number::New(env, r.value));
   out.Set("address", Napi::String::New(env, text));
   out.Set("port", Napi::Number::New(env, ntohs(bound.sin_port)));
+  out.Set("gro", Napi::Boolean::New(env, groOn));
   return out;
 }
 
