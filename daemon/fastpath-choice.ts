@@ -5,6 +5,7 @@ import { FastPathUnavailableError } from '../datapath/fastpath/contract.ts';
 import type { FastPath, FastPathChoice, FastPathContext, FastPathOptions } from '../datapath/fastpath/contract.ts';
 import { VxlanDeviceFastPath } from '../datapath/fastpath/vxlan-device-fastpath.ts';
 import { OdpFastPath } from '../datapath/odp/odp-fastpath.ts';
+import { detectEsp } from '../datapath/ipsec/esp-probe.ts';
 import type { DaemonConfig } from './config.ts';
 
 type FastPathConfig = Pick<DaemonConfig, 'fastdp' | 'fastdpBackend' | 'password' | 'bridgeName' | 'mtu' | 'port'>;
@@ -13,8 +14,22 @@ type FastPathConfig = Pick<DaemonConfig, 'fastdp' | 'fastdpBackend' | 'password'
  *  with us) and falls back to vxlan devices, which any kernel with vxlan has. */
 export function chooseFastPath(config: FastPathConfig, logger: Logger): FastPathChoice {
   if (!config.fastdp) return { disabled: '--no-fastdp' };
-  // encrypted fastdp (IPsec) is not built yet: with a password, sleeve encrypts
-  if (config.password !== undefined) return { disabled: 'encryption: password set' };
+  // With a password the fast path must encrypt (IPsec ESP in the kernel). The kernel is asked
+  // when the router starts, once: its answer is the reason every connection shows for using
+  // encrypted sleeve.
+  if (config.password !== undefined) {
+    return {
+      start: async (): Promise<FastPath> => {
+        const esp = await detectEsp();
+        if (!esp.ok) {
+          logger.debug(`IPsec probe: ${esp.detail}`);
+          throw new FastPathUnavailableError(esp.reason);
+        }
+        // the kernel can, but the router does not drive IPsec yet (datapath/ipsec has the parts)
+        throw new FastPathUnavailableError('encrypted fastdp (IPsec) is not built yet');
+      },
+    };
+  }
   const backend = config.fastdpBackend;
   return {
     start: async (ctx: FastPathContext): Promise<FastPath> => {

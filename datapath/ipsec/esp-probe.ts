@@ -2,10 +2,11 @@
 // SA nobody refers to (no policy selects it, so no packet ever meets it). Loading esp4 and the
 // crypto modules happens on demand inside that request where the kernel has them as modules.
 import { NetlinkError } from '../netlink/netlink-error.ts';
-import type { XfrmClient } from '../netlink/xfrm/client.ts';
+import { XfrmClient } from '../netlink/xfrm/client.ts';
 import { ESP_AEAD, ESP_ICV_BITS, ESP_KEY_BYTES, ESP_REPLAY_WINDOW, IPSEC_REQID } from './constants.ts';
 
-export type EspSupport = { ok: true } | { ok: false; reason: string };
+/** `reason` is what users see after "encrypted sleeve: "; `detail` is the kernel's own words. */
+export type EspSupport = { ok: true } | { ok: false; reason: string; detail: string };
 
 /** Below the kernel's allocation range (0x100..), so it never collides with a real SA. */
 const PROBE_SPI = 0xfe;
@@ -22,7 +23,7 @@ export async function probeEsp(xfrm: XfrmClient): Promise<EspSupport> {
       esn: true,
     });
   } catch (err) {
-    return { ok: false, reason: espFailureReason(err) };
+    return { ok: false, reason: espFailureReason(err), detail: err instanceof Error ? err.message : String(err) };
   }
   await xfrm.deleteSa(PROBE);
   return { ok: true };
@@ -34,10 +35,26 @@ export function espFailureReason(err: unknown): string {
     // ENOSYS: the AEAD is unknown (the crypto is there only with ESP configured);
     // EPROTONOSUPPORT: no ESP protocol handler (esp4 not built).
     if (err.code === 'ENOSYS' || err.code === 'EPROTONOSUPPORT' || err.code === 'ENOENT') {
-      return `kernel has no ESP (esp4)${err.extack ? `: ${err.extack}` : ` (${err.code})`}`;
+      return 'kernel has no ESP (esp4)';
     }
     if (err.code === 'EAFNOSUPPORT') return `kernel has no IPsec (xfrm): ${err.code}`;
     if (err.code === 'EPERM') return 'no permission to program IPsec (CAP_NET_ADMIN)';
   }
   return `IPsec unavailable: ${err instanceof Error ? err.message : String(err)}`;
+}
+
+/** Probes in the given namespace (default ours) with a socket of its own. */
+export async function detectEsp(opts: { netns?: string } = {}): Promise<EspSupport> {
+  let xfrm: XfrmClient;
+  try {
+    xfrm = XfrmClient.open(opts.netns !== undefined ? { netns: opts.netns } : {});
+  } catch (err) {
+    // no NETLINK_XFRM at all (CONFIG_XFRM_USER off)
+    return { ok: false, reason: 'kernel has no IPsec (xfrm netlink)', detail: err instanceof Error ? err.message : String(err) };
+  }
+  try {
+    return await probeEsp(xfrm);
+  } finally {
+    xfrm.close();
+  }
 }
