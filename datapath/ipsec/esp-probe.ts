@@ -2,7 +2,7 @@
 // SA nobody refers to (no policy selects it, so no packet ever meets it). Loading esp4 and the
 // crypto modules happens on demand inside that request where the kernel has them as modules.
 import { NetlinkError } from '../netlink/netlink-error.ts';
-import { XfrmClient } from '../netlink/xfrm/client.ts';
+import type { XfrmClient } from '../netlink/xfrm/client.ts';
 import { ESP_AEAD, ESP_ICV_BITS, ESP_KEY_BYTES, ESP_REPLAY_WINDOW, IPSEC_REQID } from './constants.ts';
 
 /** `reason` is what users see after "encrypted sleeve: "; `detail` is the kernel's own words. */
@@ -43,18 +43,3 @@ export function espFailureReason(err: unknown): string {
   return `IPsec unavailable: ${err instanceof Error ? err.message : String(err)}`;
 }
 
-/** Probes in the given namespace (default ours) with a socket of its own. */
-export async function detectEsp(opts: { netns?: string } = {}): Promise<EspSupport> {
-  let xfrm: XfrmClient;
-  try {
-    xfrm = XfrmClient.open(opts.netns !== undefined ? { netns: opts.netns } : {});
-  } catch (err) {
-    // no NETLINK_XFRM at all (CONFIG_XFRM_USER off)
-    return { ok: false, reason: 'kernel has no IPsec (xfrm netlink)', detail: err instanceof Error ? err.message : String(err) };
-  }
-  try {
-    return await probeEsp(xfrm);
-  } finally {
-    xfrm.close();
-  }
-}
