@@ -123,7 +123,7 @@ describe('encrypted fastdp (IPsec ESP) between two daemons in the guest', functi
           return undefined;
         }
       };
-      for (const h of hosts) await waitFor(async () => Promise.resolve(answers(h)), { timeoutMs: 240_000, intervalMs: 2000, what: `the daemon in ${h.ns} to answer` });
+      for (const h of hosts) await waitFor(async () => Promise.resolve(answers(h)), { timeoutMs: 420_000, intervalMs: 2000, what: `the daemon in ${h.ns} to answer` });
       for (const h of hosts) {
         ip('link', 'add', 'eth0', 'netns', h.container, 'type', 'veth', 'peer', 'name', `vethwl-${h.ns.slice(-2)}`, 'netns', h.ns);
         ip('-n', h.ns, 'link', 'set', `vethwl-${h.ns.slice(-2)}`, 'master', 'weave', 'up');
