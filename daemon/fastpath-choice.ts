@@ -5,6 +5,8 @@ import { FastPathUnavailableError } from '../datapath/fastpath/contract.ts';
 import type { FastPath, FastPathChoice, FastPathContext, FastPathOptions } from '../datapath/fastpath/contract.ts';
 import { VxlanDeviceFastPath } from '../datapath/fastpath/vxlan-device-fastpath.ts';
 import { OdpFastPath } from '../datapath/odp/odp-fastpath.ts';
+import type { FastdpIpsec } from '../datapath/ipsec/contract.ts';
+import { KernelIpsec } from '../datapath/ipsec/kernel-ipsec.ts';
 import type { DaemonConfig } from './config.ts';
 
 type FastPathConfig = Pick<DaemonConfig, 'fastdp' | 'fastdpBackend' | 'password' | 'bridgeName' | 'mtu' | 'port'>;
@@ -13,10 +15,13 @@ type FastPathConfig = Pick<DaemonConfig, 'fastdp' | 'fastdpBackend' | 'password'
  *  with us) and falls back to vxlan devices, which any kernel with vxlan has. */
 export function chooseFastPath(config: FastPathConfig, logger: Logger): FastPathChoice {
   if (!config.fastdp) return { disabled: '--no-fastdp' };
-  // encrypted fastdp (IPsec) is not built yet: with a password, sleeve encrypts
-  if (config.password !== undefined) return { disabled: 'encryption: password set' };
   const backend = config.fastdpBackend;
+  // With a password the fast path must encrypt: IPsec ESP in the kernel, which the router
+  // starts first. Where the kernel cannot (no esp4), every connection says why and uses
+  // encrypted sleeve.
+  const ipsec = config.password !== undefined ? { ipsec: (): FastdpIpsec => new KernelIpsec({ logger, port: config.port + 1 }) } : {};
   return {
+    ...ipsec,
     start: async (ctx: FastPathContext): Promise<FastPath> => {
       const common: FastPathOptions = { ourName: ctx.ourName, logger, bridge: config.bridgeName, mtu: config.mtu, port: config.port + 1, isolatePorts: ctx.isolatePorts };
       const candidates: (() => FastPath)[] = [];

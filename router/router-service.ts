@@ -13,6 +13,7 @@ import type { CaptureOpener, FrameCapture } from '../datapath/capture/contract.t
 import type { DatagramSockets } from '../datapath/datagram/contract.ts';
 import { FastPathUnavailableError } from '../datapath/fastpath/contract.ts';
 import type { FastPath, FastPathChoice, FastPathContext } from '../datapath/fastpath/contract.ts';
+import type { FastdpIpsec } from '../datapath/ipsec/contract.ts';
 import { FastdpOverlay, overlayNameFor } from './overlay/fastdp-overlay.ts';
 import { OverlaySwitch } from './overlay/overlay-switch.ts';
 
@@ -61,6 +62,7 @@ export class RouterService {
   private macs: MacCache | undefined;
   private network: NetworkRouter | undefined;
   private fastPath: FastPath | undefined;
+  private ipsec: FastdpIpsec | undefined;
   private fastdpReason: string | undefined;
   private overlays: OverlaySwitch | undefined;
   private readonly stops: StopStack;
@@ -115,7 +117,7 @@ export class RouterService {
       const overlays = new OverlaySwitch({
         ourName: identity.name,
         sleeve,
-        ...(fastPath ? { fastdp: { name: overlayNameFor(fastPath.backend), overlay: new FastdpOverlay({ fastPath, ourName: identity.name, logger: opts.logger }) } } : {}),
+        ...(fastPath ? { fastdp: { name: overlayNameFor(fastPath.backend), overlay: new FastdpOverlay({ fastPath, ourName: identity.name, logger: opts.logger, ...(this.ipsec ? { ipsec: this.ipsec } : {}) }) } } : {}),
         ...(this.fastdpReason !== undefined ? { fastdpDisabledReason: this.fastdpReason } : {}),
         logger: opts.logger,
         // the router learnt this peer's MACs from sleeve frames; on fastdp the kernel carries
@@ -172,6 +174,19 @@ export class RouterService {
       this.fastdpReason = choice.disabled;
       return undefined;
     }
+    let ipsec: FastdpIpsec | undefined;
+    if (choice.ipsec) {
+      ipsec = choice.ipsec();
+      try {
+        await ipsec.start();
+      } catch (err) {
+        this.fastdpReason = err instanceof FastPathUnavailableError ? err.message : `IPsec: ${String(err)}`;
+        this.log.warn(`encrypted fast data path not available, connections use encrypted sleeve: ${this.fastdpReason}`);
+        return undefined;
+      }
+      const started = ipsec;
+      this.stops.push(() => started.stop());
+    }
     let fastPath: FastPath;
     try {
       fastPath = await choice.start(ctx);
@@ -182,6 +197,7 @@ export class RouterService {
     }
     this.stops.push(() => fastPath.stop());
     this.fastPath = fastPath;
+    this.ipsec = ipsec;
     return fastPath;
   }
 

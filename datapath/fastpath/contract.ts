@@ -10,6 +10,7 @@
 // exactly when a full-size data frame would.
 import type { Logger } from 'winston';
 import type { PeerName, ShortId } from '../../common/peer-identity.ts';
+import type { FastdpIpsec } from '../ipsec/contract.ts';
 
 /** Ethernet header bytes in front of every heartbeat payload. */
 export const HEARTBEAT_HEADER = 14;
@@ -96,5 +97,7 @@ export interface FastPathContext {
  *  FastPathUnavailableError saying why none could start; the router then uses sleeve only. */
 export type FastPathStarter = (ctx: FastPathContext) => Promise<FastPath>;
 
-/** The daemon's decision: a starter, or why there is no fast path (`--no-fastdp`, a password). */
-export type FastPathChoice = { start: FastPathStarter } | { disabled: string };
+/** The daemon's decision: a starter, or why there is no fast path (`--no-fastdp`). With a
+ *  password, `ipsec` makes the encryption every connection's fast path then needs; the router
+ *  starts it first, and its failure (e.g. no ESP in the kernel) is the reason for sleeve. */
+export type FastPathChoice = { start: FastPathStarter; ipsec?: () => FastdpIpsec } | { disabled: string };

@@ -17,6 +17,8 @@ import type { PeerName } from '../mesh/contract.ts';
 import type { FastPath } from '../../datapath/fastpath/contract.ts';
 import { HEARTBEAT_HEADER } from '../../datapath/fastpath/contract.ts';
 import { FASTDP_HEARTBEAT_ACK, decodeAck, encodeAck, encodeHeartbeat } from './fastdp-heartbeat.ts';
+import type { FastdpIpsec } from '../../datapath/ipsec/contract.ts';
+import { FASTDP_CRYPTO_INIT_SA_REMOTE, decodeInitSaRemote, deriveIpsecKey, encodeInitSaRemote, randomIpsecNonce } from './fastdp-ipsec-message.ts';
 
 /** Handshake feature of peers that run our two-way heartbeat health; Weave routers lack it. */
 export const FASTDP_HEALTH_FEATURE = 'FastdpHealth';
@@ -50,6 +52,8 @@ export interface FastdpForwarderParams {
   logger: Logger;
   timing?: Partial<FastdpTiming>;
   now?: () => number;
+  /** Encrypt this connection's fast path: the kernel's ESP, keyed from the mesh session key. */
+  ipsec?: { ops: FastdpIpsec; sessionKey: Uint8Array; localIp: string };
 }
 
 export interface FastdpForwarderEvents {
@@ -82,6 +86,12 @@ export class FastdpForwarder extends EventEmitter {
   private healthyNow = false;
   private everHealthy = false;
   private stopped = false;
+  private confirmed = false;
+  /** IPsec: our inbound SPI, the peer's (outbound), and why it failed. Heartbeats start only
+   *  once the outbound SA exists (as in Weave), so none ever goes out before it can be encrypted. */
+  private inSpi: number | undefined;
+  private outSpi: number | undefined;
+  private ipsecError: string | undefined;
 
   constructor(p: FastdpForwarderParams) {
     super();
@@ -105,8 +115,24 @@ export class FastdpForwarder extends EventEmitter {
     return this.healthyNow;
   }
 
-  /** Starts heartbeats (the fast path must know the peer by now). */
+  get encrypted(): boolean {
+    return this.p.ipsec !== undefined;
+  }
+
+  /** Starts heartbeats (the fast path must know the peer by now); with IPsec, first the
+   *  inbound SA, whose SPI and nonce go to the peer. */
   confirm(): void {
+    if (this.confirmed || this.stopped) return;
+    this.confirmed = true;
+    this.startedAt = this.now();
+    if (this.p.ipsec) {
+      void this.initInbound(this.p.ipsec);
+      if (this.outSpi === undefined) return;
+    }
+    this.startHeartbeats();
+  }
+
+  private startHeartbeats(): void {
     if (this.timer || this.stopped) return;
     this.startedAt = this.now();
     this.timer = setInterval(() => this.tick(), this.timing.intervalMs);
@@ -115,13 +141,73 @@ export class FastdpForwarder extends EventEmitter {
   }
 
   stop(): void {
+    if (this.stopped) return;
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    const ipsec = this.p.ipsec;
+    if (ipsec && (this.inSpi !== undefined || this.outSpi !== undefined)) {
+      const spis = { ...(this.inSpi !== undefined ? { inbound: this.inSpi } : {}), ...(this.outSpi !== undefined ? { outbound: this.outSpi } : {}) };
+      ipsec.ops
+        .destroy(this.ends(ipsec), spis)
+        .catch((err: unknown) => this.log.warn(`removing IPsec SAs for ${this.remotePeer}: ${err instanceof Error ? err.message : String(err)}`));
+    }
+  }
+
+  private ends(ipsec: NonNullable<FastdpForwarderParams['ipsec']>): { local: string; remote: string } {
+    return { local: ipsec.localIp, remote: this.remoteIp };
+  }
+
+  private ipsecFailed(what: string, err: unknown): void {
+    this.ipsecError = `${what}: ${err instanceof Error ? err.message : String(err)}`;
+    this.log.warn(`IPsec with ${this.remotePeer} failed, the connection stays on encrypted sleeve: ${this.ipsecError}`);
+    this.evaluate();
+  }
+
+  /** Our direction in: the peer's traffic to us is decrypted with a key only we and it know. */
+  private async initInbound(ipsec: NonNullable<FastdpForwarderParams['ipsec']>): Promise<void> {
+    try {
+      const nonce = randomIpsecNonce();
+      const key = deriveIpsecKey(ipsec.sessionKey, nonce, this.p.ourName);
+      const spi = await ipsec.ops.initInbound(this.ends(ipsec), key);
+      if (this.stopped) {
+        await ipsec.ops.destroy(this.ends(ipsec), { inbound: spi });
+        return;
+      }
+      this.inSpi = spi;
+      this.p.sendControl(FASTDP_CRYPTO_INIT_SA_REMOTE, encodeInitSaRemote({ nonce, spi }));
+    } catch (err) {
+      this.ipsecFailed('inbound SA', err);
+    }
+  }
+
+  /** The peer's CryptoInitSARemote: our direction out. It may arrive before confirm(). */
+  private async initOutbound(ipsec: NonNullable<FastdpForwarderParams['ipsec']>, body: Buffer): Promise<void> {
+    try {
+      const msg = decodeInitSaRemote(body);
+      const key = deriveIpsecKey(ipsec.sessionKey, msg.nonce, this.remotePeer);
+      await ipsec.ops.initOutbound(this.ends(ipsec), msg.spi, key);
+      if (this.stopped) {
+        await ipsec.ops.destroy(this.ends(ipsec), { outbound: msg.spi });
+        return;
+      }
+      this.outSpi = msg.spi;
+      if (this.confirmed) this.startHeartbeats();
+    } catch (err) {
+      this.ipsecFailed('outbound SA', err);
+    }
   }
 
   /** A heartbeat of ours came back acknowledged (tag 7, our index, sub-tag 0). */
   controlMessage(tag: number, body: Buffer): void {
+    if (tag === FASTDP_CRYPTO_INIT_SA_REMOTE && this.p.ipsec && !this.stopped) {
+      if (this.outSpi !== undefined) {
+        this.log.debug(`Ignoring a second CryptoInitSARemote from ${this.remotePeer}`);
+        return;
+      }
+      void this.initOutbound(this.p.ipsec, body);
+      return;
+    }
     if (tag !== FASTDP_HEARTBEAT_ACK) {
       this.log.debug(`Ignoring fastdp control message ${tag}`);
       return;
@@ -151,8 +237,10 @@ export class FastdpForwarder extends EventEmitter {
 
   /** Why this connection is not on fastdp now, or undefined when it is healthy. */
   reason(): string | undefined {
+    if (this.ipsecError !== undefined) return `IPsec: ${this.ipsecError}`;
     if (this.healthyNow) return undefined;
     const t = this.now();
+    if (this.p.ipsec && this.outSpi === undefined) return 'setting up IPsec (waiting for the peer\'s SPI)';
     if (this.weavePeer) {
       if (!Number.isFinite(this.lastAckFull)) return 'waiting for the Weave peer to acknowledge a fastdp heartbeat';
       return `no fastdp heartbeat from the Weave peer for ${Math.round((t - (Number.isFinite(this.lastRxFull) ? this.lastRxFull : this.startedAt)) / 1000)}s`;
@@ -165,14 +253,19 @@ export class FastdpForwarder extends EventEmitter {
     if (ackFull || rxFull) {
       if (starting) return 'confirming fastdp heartbeats';
       const lost = ackFull ? this.lastRxFull : this.lastAckFull;
-      return `UDP ${this.p.fastPath.udpPort} unreachable one way: no heartbeat ${ackFull ? 'from' : 'to'} the peer for ${secsSince(lost)}s`;
+      return `${this.underlayPath()} unreachable one way: no heartbeat ${ackFull ? 'from' : 'to'} the peer for ${secsSince(lost)}s`;
     }
     const smallOk = t - this.lastAckSmall <= window || t - this.lastRxSmall <= window;
     if (smallOk) {
       return `underlay MTU too small for overlay MTU ${this.mtu} (heartbeat of ${this.fullSize + VXLAN_OUTER_OVERHEAD} bytes lost; smaller ones pass)`;
     }
     if (starting) return 'probing fastdp';
-    return `UDP ${this.p.fastPath.udpPort} unreachable: no heartbeat for ${secsSince(Math.max(this.lastAckFull, this.lastRxFull))}s`;
+    return `${this.underlayPath()} unreachable: no heartbeat for ${secsSince(Math.max(this.lastAckFull, this.lastRxFull))}s`;
+  }
+
+  /** What carries heartbeats on the underlay, for reasons: encrypted, they travel as ESP. */
+  private underlayPath(): string {
+    return this.p.ipsec ? `ESP (IP protocol 50) or UDP ${this.p.fastPath.udpPort}` : `UDP ${this.p.fastPath.udpPort}`;
   }
 
   private tick(): void {
@@ -192,9 +285,9 @@ export class FastdpForwarder extends EventEmitter {
 
   private evaluate(): void {
     const t = this.now();
-    const healthy = this.weavePeer
+    const healthy = this.ipsecError === undefined && (this.weavePeer
       ? Number.isFinite(this.lastAckFull) && t - this.lastRxFull <= this.timing.weaveTimeoutMs
-      : t - this.lastAckFull <= this.timing.unhealthyAfterMs && t - this.lastRxFull <= this.timing.unhealthyAfterMs;
+      : t - this.lastAckFull <= this.timing.unhealthyAfterMs && t - this.lastRxFull <= this.timing.unhealthyAfterMs);
     if (healthy === this.healthyNow) return;
     this.healthyNow = healthy;
     if (healthy && !this.everHealthy) {

@@ -9,6 +9,7 @@ import { componentLogger } from '../../common/logger.ts';
 import { FASTDP_HEALTH_FEATURE, FastdpForwarder } from './fastdp-forwarder.ts';
 import type { FastdpTiming } from './fastdp-forwarder.ts';
 import { decodeHeartbeat } from './fastdp-heartbeat.ts';
+import type { FastdpIpsec } from '../../datapath/ipsec/contract.ts';
 
 /** The Overlays name of the vxlan-device backend: deliberately not "fastdp", which Weave peers
  *  take to mean their ODP encoding (VNI = dst<<12|src) that one plain vxlan device cannot speak. */
@@ -26,6 +27,8 @@ export interface FastdpOverlayOptions {
   ourName: PeerName;
   logger: Logger;
   timing?: Partial<FastdpTiming>;
+  /** With a password: encrypt every connection's fast path (ESP in the kernel). */
+  ipsec?: FastdpIpsec;
 }
 
 export class FastdpOverlay {
@@ -61,8 +64,14 @@ export class FastdpOverlay {
   /** A forwarder for the connection, or undefined when the remote address is not IPv4. */
   prepare(conn: MeshConnection, remotePeer: PeerName, sendControl: (tag: number, body: Buffer) => void): FastdpForwarder | undefined {
     const ip = conn.remoteAddr.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    const localIp = conn.localAddr.replace(/:\d+$/, '').replace(/^\[|\]$/g, '').replace(/^::ffff:/, '');
     if (!/^\d+\.\d+\.\d+\.\d+$/.test(ip)) {
       this.log.warn(`Cannot use ${conn.remoteAddr} for fastdp (IPv4 only)`);
+      return undefined;
+    }
+    const ipsec = this.opts.ipsec;
+    if (ipsec && (!conn.sessionKey || !/^\d+\.\d+\.\d+\.\d+$/.test(localIp))) {
+      this.log.warn(`Cannot encrypt fastdp to ${conn.remoteAddr} (no session key or no IPv4 local address ${conn.localAddr})`);
       return undefined;
     }
     return new FastdpForwarder({
@@ -74,6 +83,7 @@ export class FastdpOverlay {
       weavePeer: conn.remote.features[FASTDP_HEALTH_FEATURE] === undefined,
       sendControl,
       logger: this.log,
+      ...(ipsec && conn.sessionKey ? { ipsec: { ops: ipsec, sessionKey: conn.sessionKey, localIp } } : {}),
       ...(this.opts.timing ? { timing: this.opts.timing } : {}),
     });
   }

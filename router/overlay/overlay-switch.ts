@@ -235,7 +235,7 @@ export class ConnectionSwitch extends EventEmitter implements OverlayForwarder {
 
   attrs(): SwitchAttrs {
     const cur = this.current;
-    if (cur?.fastdp) return { name: 'fastdp', mtu: cur.fastdp.mtu, encrypted: false };
+    if (cur?.fastdp) return { name: 'fastdp', mtu: cur.fastdp.mtu, encrypted: cur.fastdp.encrypted };
     const sleeve = this.sleeveSub()?.fwd?.attrs();
     const out: SwitchAttrs = { name: sleeve?.name ?? SLEEVE_OVERLAY, mtu: sleeve?.mtu ?? 0, encrypted: sleeve?.encrypted ?? false };
     const reason = this.reason();

@@ -68,6 +68,21 @@ export const NFTA_META_KEY = 2;
 export const NFT_META_PROTOCOL = 1;
 export const NFT_META_IIFNAME = 6;
 export const NFT_META_OIFNAME = 7;
+export const NFTA_META_SREG = 3;
+export const NFT_META_MARK = 3;
+export const NFT_META_L4PROTO = 16;
+/** Whether the packet came through IPsec (has a secpath): nft's `meta ipsec`. */
+export const NFT_META_SECPATH = 25;
+
+export const NFTA_RT_DREG = 1;
+export const NFTA_RT_KEY = 2;
+/** Whether the route is an xfrm bundle (the packet will be transformed): nft's `rt ipsec`. */
+export const NFT_RT_XFRM = 4;
+
+export const NFPROTO_IPV4 = 2;
+export const NF_INET_LOCAL_IN = 1;
+export const NF_INET_LOCAL_OUT = 3;
+export const NFT_PAYLOAD_TRANSPORT_HEADER = 2;
 
 export const NFTA_PAYLOAD_DREG = 1;
 export const NFTA_PAYLOAD_BASE = 2;
@@ -80,11 +95,14 @@ export const NFTA_BITWISE_DREG = 2;
 export const NFTA_BITWISE_LEN = 3;
 export const NFTA_BITWISE_MASK = 4;
 export const NFTA_BITWISE_XOR = 5;
+export const NFTA_BITWISE_OP = 6;
+export const NFT_BITWISE_MASK_XOR = 0;
 
 export const NFTA_CMP_SREG = 1;
 export const NFTA_CMP_OP = 2;
 export const NFTA_CMP_DATA = 3;
 export const NFT_CMP_EQ = 0;
+export const NFT_CMP_NEQ = 1;
 
 export const NFTA_IMMEDIATE_DREG = 1;
 export const NFTA_IMMEDIATE_DATA = 2;

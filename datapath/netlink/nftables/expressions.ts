@@ -5,6 +5,7 @@ import {
   NFTA_BITWISE_DREG,
   NFTA_BITWISE_LEN,
   NFTA_BITWISE_MASK,
+  NFTA_BITWISE_OP,
   NFTA_BITWISE_SREG,
   NFTA_BITWISE_XOR,
   NFTA_CMP_DATA,
@@ -23,6 +24,9 @@ import {
   NFTA_LOOKUP_SREG,
   NFTA_META_DREG,
   NFTA_META_KEY,
+  NFTA_META_SREG,
+  NFTA_RT_DREG,
+  NFTA_RT_KEY,
   NFTA_PAYLOAD_BASE,
   NFTA_PAYLOAD_DREG,
   NFTA_PAYLOAD_LEN,
@@ -41,8 +45,13 @@ export interface Verdict {
 
 export type NftExpr =
   | { kind: 'meta'; key: number; dreg: number }
+  /** `meta <key> set`: writes the register into the packet's field (e.g. its mark). */
+  | { kind: 'meta'; key: number; sreg: number }
+  | { kind: 'rt'; key: number; dreg: number }
   | { kind: 'payload'; base: number; offset: number; len: number; dreg: number }
-  | { kind: 'bitwise'; sreg: number; dreg: number; mask: Buffer; xor: Buffer }
+  /** `op` (NFTA_BITWISE_OP, 0 = mask-and-xor) is optional for the kernel; nft sends it for
+   *  some expressions, so it is encoded only when given, where nft puts it. */
+  | { kind: 'bitwise'; sreg: number; dreg: number; mask: Buffer; xor: Buffer; op?: number }
   | { kind: 'cmp'; sreg: number; op: number; data: Buffer }
   | { kind: 'immediate'; verdict: Verdict }
   | { kind: 'lookup'; set: string; setId?: number; sreg: number; dreg?: number };
@@ -60,12 +69,21 @@ function value(type: number, data: Buffer): Buffer {
 function body(e: NftExpr): Buffer[] {
   switch (e.kind) {
     case 'meta':
-      return [attrBe32(NFTA_META_KEY, e.key), attrBe32(NFTA_META_DREG, e.dreg)];
+      return 'sreg' in e ? [attrBe32(NFTA_META_KEY, e.key), attrBe32(NFTA_META_SREG, e.sreg)] : [attrBe32(NFTA_META_KEY, e.key), attrBe32(NFTA_META_DREG, e.dreg)];
+    case 'rt':
+      return [attrBe32(NFTA_RT_KEY, e.key), attrBe32(NFTA_RT_DREG, e.dreg)];
     case 'payload':
       return [attrBe32(NFTA_PAYLOAD_DREG, e.dreg), attrBe32(NFTA_PAYLOAD_BASE, e.base), attrBe32(NFTA_PAYLOAD_OFFSET, e.offset), attrBe32(NFTA_PAYLOAD_LEN, e.len)];
     case 'bitwise':
       if (e.mask.length !== e.xor.length) throw new RangeError('bitwise mask and xor differ in length');
-      return [attrBe32(NFTA_BITWISE_SREG, e.sreg), attrBe32(NFTA_BITWISE_DREG, e.dreg), attrBe32(NFTA_BITWISE_LEN, e.mask.length), value(NFTA_BITWISE_MASK, e.mask), value(NFTA_BITWISE_XOR, e.xor)];
+      return [
+        attrBe32(NFTA_BITWISE_SREG, e.sreg),
+        attrBe32(NFTA_BITWISE_DREG, e.dreg),
+        ...(e.op !== undefined ? [attrBe32(NFTA_BITWISE_OP, e.op)] : []),
+        attrBe32(NFTA_BITWISE_LEN, e.mask.length),
+        value(NFTA_BITWISE_MASK, e.mask),
+        value(NFTA_BITWISE_XOR, e.xor),
+      ];
     case 'cmp':
       return [attrBe32(NFTA_CMP_SREG, e.sreg), attrBe32(NFTA_CMP_OP, e.op), value(NFTA_CMP_DATA, e.data)];
     case 'immediate':

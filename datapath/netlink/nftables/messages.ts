@@ -88,7 +88,9 @@ export interface BaseChainSpec {
   priority: number;
   /** NF_ACCEPT or NF_DROP */
   policy: number;
-  type: 'filter';
+  /** 'route': a mark set in an output chain of this type re-routes the packet (and so
+   *  re-selects its xfrm policy). */
+  type: 'filter' | 'route';
 }
 
 export function newChain(family: number, table: string, name: string, base?: BaseChainSpec): NftMessage {
