@@ -10,7 +10,7 @@ import { requireRoot } from '../harness/require-root.ts';
 import { runInVm } from '../vm/run-in-vm.ts';
 
 describe('ODP backend inside a QEMU guest (test/odp/*.test.ts)', function () {
-  this.timeout(20 * 60_000);
+  this.timeout(30 * 60_000);
 
   it('the harness runs a command in a guest with the OVS datapath: exit status, stdout, stderr, -w results', async function () {
     requireRoot('the QEMU harness (9p export of /, apt-get)');
@@ -42,7 +42,7 @@ describe('ODP backend inside a QEMU guest (test/odp/*.test.ts)', function () {
     const mocha = join(REPO_ROOT, 'node_modules', 'mocha', 'bin', 'mocha.js');
     const r = await runInVm(['node', mocha, '--no-config', '--node-option', 'import=tsx', '--timeout', '300000', '--reporter', 'spec', ...suites], {
       cwd: REPO_ROOT,
-      timeoutSeconds: 15 * 60,
+      timeoutSeconds: 25 * 60,
     });
     if (r.code !== 0) throw new Error(`in-guest suites failed (exit ${r.code}) after ${Math.round(r.durationMs / 1000)} s\n${r.stdout}\n${r.stderr.slice(-6000)}`);
     expect(r.stdout).to.match(/\d+ passing/);
