@@ -28,6 +28,10 @@ export interface LabOptions {
   /** Written to every host's /etc/docker/daemon.json before its engine starts: the one-time
    *  host settings a user makes (e.g. `{ dns: ['169.254.53.53'] }` for weaveDNS). */
   daemonJson?: Record<string, unknown>;
+  /** false: daemon-only hosts — namespaces and the per-host filesystem view, but no dockerd and
+   *  no image (for router-only work such as a 50-peer mesh, where 50 engines would cost more than
+   *  what is measured). Default true. */
+  docker?: boolean;
 }
 
 /** A DNS server for the lab's "outside world" (lab-dns-upstream.ts), on the wire. */
@@ -87,10 +91,11 @@ export class Lab {
     const since = (): string => `${((performance.now() - t0) / 1000).toFixed(2)} s`;
 
     const dockerd = opts.dockerd ?? '/usr/sbin/dockerd';
-    requireTools([dockerd, 'docker', 'ip', 'nsenter', 'unshare', 'findmnt', 'mount', 'umount', 'sysctl', 'tar', 'ldd', '/bin/busybox', '/usr/bin/iperf3']);
+    const withDocker = opts.docker ?? true;
+    requireTools([...(withDocker ? [dockerd, 'docker', 'tar', 'ldd', '/bin/busybox', '/usr/bin/iperf3'] : []), 'ip', 'nsenter', 'unshare', 'findmnt', 'mount', 'umount', 'sysctl']);
     const stale = sweepStaleLabs();
     if (stale.swept.length) log(`swept stale labs ${stale.swept.join(', ')}${stale.problems.length ? `; problems: ${stale.problems.join('; ')}` : ''}`);
-    const tarball = ensureImageTarball();
+    const tarball = withDocker ? ensureImageTarball() : undefined;
 
     const layout = new LabLayout(newLabId());
     // the marker (with owner) exists before any namespace, so a crash at any later point is
@@ -104,6 +109,10 @@ export class Lab {
       const holders = await Promise.all(Array.from({ length: n }, (_, i) => lab.makeHost(i + 1, opts.daemonJson)));
       holders.forEach((pid, i) => lab.hosts.push(new LabHost(i + 1, layout, pid, dockerd)));
       log(`lab ${layout.id}: namespaces ready (${since()})`);
+      if (tarball === undefined) {
+        log(`lab ${layout.id}: up with ${n} daemon-only hosts (${since()})`);
+        return lab;
+      }
       for (const h of lab.hosts) startEngine(h.engine);
       await Promise.all(lab.hosts.map((h) => waitEngine(h.engine, `dockerd of ${h.name}`, opts.engineTimeoutMs ?? 30_000)));
       log(`lab ${layout.id}: engines answer (${since()})`);
