@@ -38,7 +38,8 @@ class FakeTransport implements SleeveTransport {
   pmtu = 1500;
   private readonly out = Buffer.alloc(70000);
   constructor(timing: Partial<SleeveTiming> = {}) {
-    this.timing = { ...DEFAULT_SLEEVE_TIMING, ...timing };
+    // no early heartbeats unless a test asks: they would fall among the datagrams it checks
+    this.timing = { ...DEFAULT_SLEEVE_TIMING, firstHeartbeatMs: DEFAULT_SLEEVE_TIMING.fastHeartbeatMs, ...timing };
   }
   emit(df: boolean, sealer: PacketSealer, frames: Buffer, len: number, ip: number, port: number): void {
     const n = sealer.seal(this.ourNumber, frames, len, this.out, 0);
@@ -129,6 +130,29 @@ describe('SleeveForwarder', function () {
     expect(hb.frames[0]!.dst).to.equal(t.names.toNumber(THEM));
     await sleep(70);
     expect(t.sent.length).to.be.at.least(3); // fast heartbeats keep coming until acked
+  });
+
+  it('outbound: until acknowledged, heartbeats start fast and back off to the fast interval (a lost first one costs little)', async function () {
+    const t = new FakeTransport({ firstHeartbeatMs: 10, fastHeartbeatMs: 400 });
+    const f = track(make(t, true));
+    const at: number[] = [];
+    const emit = t.emit.bind(t);
+    t.emit = (...args) => {
+      at.push(performance.now());
+      emit(...args);
+    };
+    f.confirm();
+    await sleep(400);
+    // 0, 10, 30, 70, 150, 310 ms on an idle machine; the plain fast interval would give 1
+    expect(at.length).to.be.at.least(3);
+    const gaps = at.slice(1).map((x, i) => x - at[i]!);
+    // timers never fire early: each wait at least doubles until the cap
+    gaps.forEach((g, i) => expect(g).to.be.at.least(Math.min(10 * 2 ** i, 400) - 2));
+    // acknowledged: the slow interval, no more ramp
+    f.controlMessage(1, Buffer.alloc(0));
+    const n = at.length;
+    await sleep(450);
+    expect(at.length - n).to.be.at.most(2); // the frag test and the PMTU probe, no heartbeat
   });
 
   it('inbound: waits for a heartbeat, learns the address from it, answers and acks once; follows changes', async function () {
