@@ -10,6 +10,7 @@ interface ConnectionView {
 interface RouterView {
   Connections?: ConnectionView[];
   TerminationCount?: number;
+  Gossip?: { sentMessages: number; sentBytes: number; receivedMessages: number; receivedBytes: number };
 }
 
 function rangeSize(cidr: string): number {
@@ -67,6 +68,17 @@ export function createMetrics(status: () => Promise<DaemonStatus>): Registry {
     async collect() {
       const router = (await current()).router as RouterView | undefined;
       this.set(router?.TerminationCount ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'weave_gossip_bytes_total',
+    help: 'Gossip message bytes (all channels) since the daemon started, by direction.',
+    labelNames: ['direction'],
+    registers: [registry],
+    async collect() {
+      const g = ((await current()).router as RouterView | undefined)?.Gossip;
+      this.set({ direction: 'sent' }, g?.sentBytes ?? 0);
+      this.set({ direction: 'received' }, g?.receivedBytes ?? 0);
     },
   });
   new Gauge({
