@@ -15,6 +15,7 @@
 // daemon. Prints numbers; no pass/fail.
 //   npx tsx bench/mesh-scale.ts [--peers N] [--idle-seconds S] [--concurrency C] [-- extra daemon args]
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Lab } from '../test/harness/lab.ts';
@@ -27,7 +28,7 @@ const { values, positionals } = parseArgs({
   options: {
     peers: { type: 'string', default: '50' },
     'idle-seconds': { type: 'string', default: '40' },
-    concurrency: { type: 'string', default: '4' },
+    concurrency: { type: 'string', default: '2' },
   },
   allowPositionals: true,
 });
@@ -116,6 +117,18 @@ function stats(xs: number[]): string {
   return `median ${q(0.5).toFixed(2)}  p90 ${q(0.9).toFixed(2)}  max ${s[s.length - 1]!.toFixed(2)}`;
 }
 
+/** `weave launch` gives up after 30 s, which a daemon starting on a machine this loaded (and
+ *  while dozens of peers dial it) can need: the daemon itself keeps starting, so wait for it. */
+async function launch(h: LabHost, ...args: string[]): Promise<number> {
+  try {
+    return await launchWeave(h, ...args);
+  } catch (err) {
+    log(`${h.name}: ${(err as Error).message.split('\n')[0]}; waiting for the daemon`);
+    await waitFor(() => view(h).then(() => true), { timeoutMs: 300_000, intervalMs: 2000, what: `${h.name}'s daemon` });
+    return Number(readFileSync(join(h.files.weaveData, 'weave.pid'), 'utf8').trim());
+  }
+}
+
 function sum(vs: View[], k: keyof View): number {
   return vs.reduce((a, v) => a + v[k], 0);
 }
@@ -127,11 +140,11 @@ try {
   const hosts = lab.hosts;
   const h1 = hosts[0]!;
   const pids = new Map<LabHost, number>();
-  pids.set(h1, await launchWeave(h1, ...DAEMON_ARGS));
+  pids.set(h1, await launch(h1, ...DAEMON_ARGS));
   const fullMesh = watchFullMesh(h1, N, 30 * 60_000);
   const t0 = Date.now();
   await inBatches(hosts.slice(1), concurrency, async (h) => {
-    pids.set(h, await launchWeave(h, ...DAEMON_ARGS, h1.address));
+    pids.set(h, await launch(h, ...DAEMON_ARGS, h1.address));
   });
   const lastStart = Date.now();
   log(`all ${N} launched in ${((lastStart - t0) / 1000).toFixed(1)} s; load ${load()}`);
@@ -172,7 +185,7 @@ try {
   const leaveBytes = sum(g1, 'gossipSent') - sum(g0, 'gossipSent') - periodicPerMs * ((N - 1) / N) * (leaveT1 - leaveT0);
   const rejoin = watchFullMesh(h1, N, 10 * 60_000);
   const tj = Date.now();
-  pids.set(last, await launchWeave(last, ...DAEMON_ARGS, h1.address));
+  pids.set(last, await launch(last, ...DAEMON_ARGS, h1.address));
   const rejoinReturned = Date.now();
   const rejoinAt = await rejoin;
   await sleep(3000);

@@ -22,7 +22,10 @@ function rangeSize(cidr: string): number {
  *  no hot path pays for them. One registry per daemon: no global state. */
 export function createMetrics(status: () => Promise<DaemonStatus>): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  // The event-loop-lag histogram samples on a libuv timer: at prom-client's default 10 ms that
+  // woke an idle daemon 100 times a second (most of its idle CPU); once a second is plenty for
+  // metrics scraped every few seconds.
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1000 });
   let snapshot: Promise<DaemonStatus> | undefined;
   // one status read per scrape, shared by every collector of that scrape
   const current = (): Promise<DaemonStatus> => {
