@@ -52,6 +52,10 @@ function tail(path: string, lines: number): string {
   }
 }
 
+function hostMac(k: number): string {
+  return `02:c6:12:00:00:${k.toString(16).padStart(2, '0')}`;
+}
+
 async function ip(...args: string[]): Promise<void> {
   await runCommand('ip', args, { timeoutMs: 10_000 });
 }
@@ -117,6 +121,7 @@ export class Lab {
         }
       }));
       holders.forEach((pid, i) => lab.hosts.push(new LabHost(i + 1, layout, pid, dockerd)));
+      if (n > 8) await lab.pinNeighbours();
       log(`lab ${layout.id}: namespaces ready (${since()})`);
       if (tarball === undefined) {
         log(`lab ${layout.id}: up with ${n} daemon-only hosts (${since()})`);
@@ -193,6 +198,19 @@ export class Lab {
     await ip('-n', w, 'link', 'set', 'br0', 'up');
   }
 
+  /** The kernel's ARP table is one for all namespaces (gc_thresh3, 1024 entries by default):
+   *  a big lab whose hosts all talk to each other (50 hosts: 2450 entries) overflows it, and
+   *  sends fail with ENOBUFS. Permanent entries do not count against it, so every host gets
+   *  one per other host, all inside the lab's namespaces. */
+  private async pinNeighbours(): Promise<void> {
+    const L = this.layout;
+    const ks = this.hosts.map((h) => h.k);
+    for (const k of ks) {
+      const lines = ks.filter((o) => o !== k).map((o) => `neigh replace ${L.hostAddress(o)} lladdr ${hostMac(o)} dev eth0 nud permanent`);
+      await runCommand('ip', ['-n', L.hostNetns(k), '-batch', '-'], { input: `${lines.join('\n')}\n`, timeoutMs: 30_000 });
+    }
+  }
+
   /** Netns with eth0 on the wire, then the holder; returns the holder's PID. */
   private async makeHost(k: number, daemonJson?: Record<string, unknown>): Promise<number> {
     const L = this.layout;
@@ -206,7 +224,7 @@ export class Lab {
     // made inside the wire netns with the peer put straight into the host: never in the root ns
     await ip('-n', w, 'link', 'add', L.wirePort(k), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
     await ip('-n', w, 'link', 'set', L.wirePort(k), 'master', 'br0', 'up');
-    await ip('-n', ns, 'link', 'set', 'eth0', 'address', `02:c6:12:00:00:${k.toString(16).padStart(2, '0')}`);
+    await ip('-n', ns, 'link', 'set', 'eth0', 'address', hostMac(k));
     await ip('-n', ns, 'addr', 'add', `${L.hostAddress(k)}/24`, 'dev', 'eth0');
     await ip('-n', ns, 'link', 'set', 'eth0', 'up');
     // a dead-end default route: software looking for "the default interface" finds eth0
