@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { parseAddr } from '../daemon/status-api.ts';
+import { parseAddr } from '../daemon/status-addr.ts';
 import { DaemonUnreachableError } from './status-client.ts';
 
 /** POST a JSON body to the daemon's control API; resolves to the parsed reply and status. */

@@ -2,7 +2,6 @@ import { Command } from 'commander';
 import { configFromEnv, resolveConfig } from '../daemon/config.ts';
 import type { DaemonStatus } from '../daemon/daemon-status.ts';
 import { packageVersion } from '../common/version.ts';
-import { runDaemon } from './daemon-command.ts';
 import { launch } from './launch.ts';
 import { addDaemonOptions, flagsToConfig, type DaemonFlags } from './options.ts';
 import { getJson } from './status-client.ts';
@@ -36,7 +35,9 @@ addDaemonOptions(
 ).action((peers: string[], flags: DaemonFlags) => exitWith(launch(flags, peers)));
 
 addDaemonOptions(program.command('daemon').argument('[peers...]', 'peers to connect to').description('run the weave daemon in the foreground')).action(
-  (peers: string[], flags: DaemonFlags) => exitWith(runDaemon(flags, peers)),
+  // loaded only here: every other command (and `launch`, which spawns this one) would otherwise
+  // load the whole daemon, Docker client included, just to start
+  (peers: string[], flags: DaemonFlags) => exitWith(import('./daemon-command.ts').then((m) => m.runDaemon(flags, peers))),
 );
 
 function statusAddr(opt?: string): string {

@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { parseAddr } from '../daemon/status-api.ts';
+import { parseAddr } from '../daemon/status-addr.ts';
 
 export class DaemonUnreachableError extends Error {
   constructor(addr: string, cause: string) {

@@ -10,6 +10,7 @@ interface ConnectionView {
 interface RouterView {
   Connections?: ConnectionView[];
   TerminationCount?: number;
+  Gossip?: { sentMessages: number; sentBytes: number; receivedMessages: number; receivedBytes: number };
 }
 
 function rangeSize(cidr: string): number {
@@ -21,7 +22,10 @@ function rangeSize(cidr: string): number {
  *  no hot path pays for them. One registry per daemon: no global state. */
 export function createMetrics(status: () => Promise<DaemonStatus>): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  // The event-loop-lag histogram samples on a libuv timer: at prom-client's default 10 ms that
+  // woke an idle daemon 100 times a second (most of its idle CPU); once a second is plenty for
+  // metrics scraped every few seconds.
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1000 });
   let snapshot: Promise<DaemonStatus> | undefined;
   // one status read per scrape, shared by every collector of that scrape
   const current = (): Promise<DaemonStatus> => {
@@ -67,6 +71,17 @@ export function createMetrics(status: () => Promise<DaemonStatus>): Registry {
     async collect() {
       const router = (await current()).router as RouterView | undefined;
       this.set(router?.TerminationCount ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'weave_gossip_bytes_total',
+    help: 'Gossip message bytes (all channels) since the daemon started, by direction.',
+    labelNames: ['direction'],
+    registers: [registry],
+    async collect() {
+      const g = ((await current()).router as RouterView | undefined)?.Gossip;
+      this.set({ direction: 'sent' }, g?.sentBytes ?? 0);
+      this.set({ direction: 'received' }, g?.receivedBytes ?? 0);
     },
   });
   new Gauge({

@@ -4,6 +4,9 @@ import type { Registry } from 'prom-client';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../common/logger.ts';
+import { parseAddr } from './status-addr.ts';
+
+export { parseAddr };
 
 export interface StatusProvider {
   status(): Promise<unknown>;
@@ -99,7 +102,3 @@ function clientErrorStatus(err: unknown): number | undefined {
   return typeof status === 'number' && status >= 400 && status < 500 ? status : undefined;
 }
 
-export function parseAddr(addr: string): { host: string; port: number } {
-  const i = addr.lastIndexOf(':');
-  return { host: addr.slice(0, i), port: Number(addr.slice(i + 1)) };
-}

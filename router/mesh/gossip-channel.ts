@@ -24,6 +24,19 @@ export interface GossipTransport {
 
 export const NEIGHBOUR_GOSSIP_DELAY_MS = 1000;
 
+/** Gossip traffic of one router (all channels, tags 4/5/6, encoded message bytes without the
+ *  TCP framing): what the mesh bench divides by topology changes. */
+export interface GossipStats {
+  sentMessages: number;
+  sentBytes: number;
+  receivedMessages: number;
+  receivedBytes: number;
+}
+
+export function newGossipStats(): GossipStats {
+  return { sentMessages: 0, sentBytes: 0, receivedMessages: 0, receivedBytes: 0 };
+}
+
 export class GossipChannel implements GossipChannelSender {
   private pending: GossipData | undefined;
   private readonly flusher: Debouncer;
@@ -33,6 +46,7 @@ export class GossipChannel implements GossipChannelSender {
     readonly gossiper: Gossiper,
     private readonly transport: GossipTransport,
     coalesceMs = NEIGHBOUR_GOSSIP_DELAY_MS,
+    private readonly stats: GossipStats = newGossipStats(),
   ) {
     this.flusher = new Debouncer(transport.clock, coalesceMs, () => this.flush());
   }
@@ -131,7 +145,10 @@ export class GossipChannel implements GossipChannelSender {
 
   private send(conn: MeshConnection, tag: number, env: GossipEnvelope): void {
     try {
-      conn.send(tag, this.transport.codec.encode(tag, env));
+      const msg = this.transport.codec.encode(tag, env);
+      this.stats.sentMessages++;
+      this.stats.sentBytes += msg.length;
+      conn.send(tag, msg);
     } catch (err) {
       // A connection that is closing: its close handler cleans up.
       this.transport.logger.debug('gossip send failed', { channel: this.name, peer: conn.remote.name, error: String(err) });

@@ -4,8 +4,8 @@
 import type { GossipChannelSender, Gossiper, MeshConnection } from './contract.ts';
 import { ProtocolTag } from './contract.ts';
 import type { TimerHandle } from './clock.ts';
-import { GossipChannel, NEIGHBOUR_GOSSIP_DELAY_MS } from './gossip-channel.ts';
-import type { GossipTransport } from './gossip-channel.ts';
+import { GossipChannel, NEIGHBOUR_GOSSIP_DELAY_MS, newGossipStats } from './gossip-channel.ts';
+import type { GossipStats, GossipTransport } from './gossip-channel.ts';
 import { SurrogateGossiper } from './surrogate-gossiper.ts';
 
 export const GOSSIP_INTERVAL_MS = 30_000;
@@ -22,6 +22,8 @@ export interface GossipOptions {
 }
 
 export class Gossip {
+  /** Every channel's traffic, counted where messages are encoded and decoded. */
+  readonly stats: GossipStats = newGossipStats();
   private readonly channels = new Map<string, GossipChannel>();
   /** Names of the surrogate channels, least recently used first. */
   private readonly surrogates = new Set<string>();
@@ -43,7 +45,7 @@ export class Gossip {
     if (existing && !(existing.gossiper instanceof SurrogateGossiper)) throw new Error(`gossip channel ${name} already registered`);
     existing?.stop();
     this.surrogates.delete(name);
-    const channel = new GossipChannel(name, gossiper, this.transport, this.coalesceMs);
+    const channel = new GossipChannel(name, gossiper, this.transport, this.coalesceMs, this.stats);
     this.channels.set(name, channel);
     return channel;
   }
@@ -78,6 +80,8 @@ export class Gossip {
   /** Tags 4/5/6 from a neighbour. Throws on undecodable messages and gossiper errors: the
    *  caller closes the connection with that error, as Weave does. */
   handle(conn: MeshConnection, tag: number, payload: Buffer): void {
+    this.stats.receivedMessages++;
+    this.stats.receivedBytes += payload.length;
     const env = this.transport.codec.decode(tag, payload);
     const owned = this.surrogates.has(env.channel) ? undefined : this.channels.get(env.channel);
     const channel = owned ?? this.surrogate(env.channel);
@@ -117,7 +121,7 @@ export class Gossip {
       this.channels.delete(oldest);
       this.transport.logger.debug('forgetting the least recently used channel we only relay', { channel: oldest });
     }
-    const channel = new GossipChannel(name, new SurrogateGossiper(this.transport.clock), this.transport, this.coalesceMs);
+    const channel = new GossipChannel(name, new SurrogateGossiper(this.transport.clock), this.transport, this.coalesceMs, this.stats);
     this.channels.set(name, channel);
     this.surrogates.add(name);
     return channel;

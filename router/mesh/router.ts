@@ -332,6 +332,7 @@ export class MeshRouter implements RouteTable, ConnectionEvents {
       TerminationCount: this.connectionMaker.terminationCount,
       Targets: this.connectionMaker.directTargets(),
       TrustedSubnets: [],
+      Gossip: { ...this.gossip.stats },
     };
   }
 

@@ -43,6 +43,8 @@ export interface RouterStatus {
   TerminationCount: number;
   Targets: string[];
   TrustedSubnets: string[];
+  /** Ours, not Weave's: gossip messages and bytes since start (all channels). */
+  Gossip: { sentMessages: number; sentBytes: number; receivedMessages: number; receivedBytes: number };
 }
 
 const pad = (s: string, n: number): string => s.padEnd(n);

@@ -3,9 +3,12 @@
 // `unhealthyAfterMs`. Unlike Weave (where a failed fastdp forwarder was lost until reconnect)
 // health is reversible: heartbeats never stop, so the switch returns to fastdp by itself.
 //
-// Two sizes are sent each interval: a full one (Ethernet header + overlay MTU, the largest data
-// frame) and a small one, so that "nothing arrives" (port blocked) and "only small frames arrive"
-// (underlay MTU too small) can be told apart in the reason.
+// Until healthy, two sizes are sent each interval: a full one (Ethernet header + overlay MTU, the
+// largest data frame) and a small one, so that "nothing arrives" (port blocked) and "only small
+// frames arrive" (underlay MTU too small) can be told apart in the reason. Once healthy only the
+// full one goes, at `healthyIntervalMs`: the small one explains a failure and is back as soon as
+// the connection turns unhealthy. Every heartbeat costs a timer, a kernel send and a TCP ack at
+// each end, per connection: in a 50-peer mesh the fast rate alone kept each idle daemon busy.
 //
 // A Weave router as the remote (it does not advertise FASTDP_HEALTH_FEATURE) acknowledges only
 // its first heartbeat and then sends one every 10 s, giving up after 60 s without ours. With it
@@ -29,8 +32,11 @@ export const VXLAN_OUTER_OVERHEAD = 36;
 const SMALL_FRAME = 590;
 
 export interface FastdpTiming {
-  /** Heartbeat interval (both sizes). */
+  /** Heartbeat interval until healthy (both sizes). */
   intervalMs: number;
+  /** Heartbeat interval while healthy (full size only); a third of unhealthyAfterMs or less, so
+   *  that two lost heartbeats do not make a healthy connection flap. */
+  healthyIntervalMs: number;
   /** Without acks or heartbeats for this long the connection is unhealthy (switch ≤ 5 s). */
   unhealthyAfterMs: number;
   /** With a Weave router: interval once acknowledged, and its give-up time. */
@@ -38,7 +44,7 @@ export interface FastdpTiming {
   weaveTimeoutMs: number;
 }
 
-export const DEFAULT_FASTDP_TIMING: FastdpTiming = { intervalMs: 500, unhealthyAfterMs: 3000, weaveSlowIntervalMs: 10_000, weaveTimeoutMs: 60_000 };
+export const DEFAULT_FASTDP_TIMING: FastdpTiming = { intervalMs: 500, healthyIntervalMs: 1000, unhealthyAfterMs: 3000, weaveSlowIntervalMs: 10_000, weaveTimeoutMs: 60_000 };
 
 export interface FastdpForwarderParams {
   fastPath: FastPath;
@@ -135,9 +141,14 @@ export class FastdpForwarder extends EventEmitter {
   private startHeartbeats(): void {
     if (this.timer || this.stopped) return;
     this.startedAt = this.now();
-    this.timer = setInterval(() => this.tick(), this.timing.intervalMs);
-    this.timer.unref();
+    this.schedule(this.timing.intervalMs);
     this.tick();
+  }
+
+  private schedule(intervalMs: number): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = setInterval(() => this.tick(), intervalMs);
+    this.timer.unref();
   }
 
   stop(): void {
@@ -275,7 +286,7 @@ export class FastdpForwarder extends EventEmitter {
     const due = !this.weavePeer || !Number.isFinite(this.lastAckFull) || t - this.lastSent >= this.timing.weaveSlowIntervalMs;
     if (due) {
       this.lastSent = t;
-      for (const size of this.smallSize === this.fullSize ? [this.fullSize] : [this.fullSize, this.smallSize]) {
+      for (const size of this.smallSize === this.fullSize || this.healthyNow ? [this.fullSize] : [this.fullSize, this.smallSize]) {
         const payload = encodeHeartbeat({ connUid: this.connUid, frameSize: size, ext: { sender: this.p.ourName, seq: this.seq++ } });
         this.p.fastPath.sendHeartbeat(this.remotePeer, payload, size);
       }
@@ -290,6 +301,8 @@ export class FastdpForwarder extends EventEmitter {
       : t - this.lastAckFull <= this.timing.unhealthyAfterMs && t - this.lastRxFull <= this.timing.unhealthyAfterMs);
     if (healthy === this.healthyNow) return;
     this.healthyNow = healthy;
+    // Weave peers keep their own pace (tick() decides); ours get the slower rate while healthy
+    if (!this.weavePeer && this.timer && !this.stopped) this.schedule(healthy ? this.timing.healthyIntervalMs : this.timing.intervalMs);
     if (healthy && !this.everHealthy) {
       this.everHealthy = true;
       this.emit('established');

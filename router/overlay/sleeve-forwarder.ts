@@ -33,6 +33,11 @@ import {
 } from './sleeve-packet.ts';
 
 export interface SleeveTiming {
+  /** First wait between heartbeats until the remote acknowledges one; doubled up to
+   *  fastHeartbeatMs. A heartbeat that reaches the remote before its end of the connection is
+   *  registered is dropped there, and waiting the full fast interval for the next one would
+   *  add half a second to every connect where the two ends race. */
+  firstHeartbeatMs: number;
   fastHeartbeatMs: number;
   slowHeartbeatMs: number;
   heartbeatTimeoutMs: number;
@@ -43,6 +48,7 @@ export interface SleeveTiming {
 }
 
 export const DEFAULT_SLEEVE_TIMING: SleeveTiming = {
+  firstHeartbeatMs: 25,
   fastHeartbeatMs: 500,
   slowHeartbeatMs: 10_000,
   heartbeatTimeoutMs: 60_000,
@@ -196,7 +202,7 @@ export class SleeveForwarder extends EventEmitter implements OverlayForwarder {
     this.confirmed = true;
     // from now on, packets from this peer are ours to decode
     this.t.register(this);
-    this.heartbeatInterval = this.t.timing.fastHeartbeatMs;
+    this.heartbeatInterval = Math.min(this.t.timing.firstHeartbeatMs, this.t.timing.fastHeartbeatMs);
     if (this.remoteIp !== 0) this.sendHeartbeat();
     this.heartbeatTimeout = this.timer(this.t.timing.heartbeatTimeoutMs, () => this.fail(new Error('timed out waiting for UDP heartbeat')));
   }
@@ -423,6 +429,8 @@ export class SleeveForwarder extends EventEmitter implements OverlayForwarder {
     if (this.stopped) return;
     if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
     this.heartbeatTimer = this.timer(this.heartbeatInterval, () => this.sendHeartbeat());
+    // ramp up to the fast interval while unacknowledged (after the ack it is the slow one)
+    if (this.heartbeatInterval < this.t.timing.fastHeartbeatMs) this.heartbeatInterval = Math.min(this.heartbeatInterval * 2, this.t.timing.fastHeartbeatMs);
     this.sendSpecial(true, heartbeatFrame(this.connUid));
   }
 

@@ -28,6 +28,10 @@ export interface LabOptions {
   /** Written to every host's /etc/docker/daemon.json before its engine starts: the one-time
    *  host settings a user makes (e.g. `{ dns: ['169.254.53.53'] }` for weaveDNS). */
   daemonJson?: Record<string, unknown>;
+  /** false: daemon-only hosts — namespaces and the per-host filesystem view, but no dockerd and
+   *  no image (for router-only work such as a 50-peer mesh, where 50 engines would cost more than
+   *  what is measured). Default true. */
+  docker?: boolean;
 }
 
 /** A DNS server for the lab's "outside world" (lab-dns-upstream.ts), on the wire. */
@@ -46,6 +50,10 @@ function tail(path: string, lines: number): string {
   } catch {
     return '(no log)';
   }
+}
+
+function hostMac(k: number): string {
+  return `02:c6:12:00:00:${k.toString(16).padStart(2, '0')}`;
 }
 
 async function ip(...args: string[]): Promise<void> {
@@ -87,10 +95,11 @@ export class Lab {
     const since = (): string => `${((performance.now() - t0) / 1000).toFixed(2)} s`;
 
     const dockerd = opts.dockerd ?? '/usr/sbin/dockerd';
-    requireTools([dockerd, 'docker', 'ip', 'nsenter', 'unshare', 'findmnt', 'mount', 'umount', 'sysctl', 'tar', 'ldd', '/bin/busybox', '/usr/bin/iperf3']);
+    const withDocker = opts.docker ?? true;
+    requireTools([...(withDocker ? [dockerd, 'docker', 'tar', 'ldd', '/bin/busybox', '/usr/bin/iperf3'] : []), 'ip', 'nsenter', 'unshare', 'findmnt', 'mount', 'umount', 'sysctl']);
     const stale = sweepStaleLabs();
     if (stale.swept.length) log(`swept stale labs ${stale.swept.join(', ')}${stale.problems.length ? `; problems: ${stale.problems.join('; ')}` : ''}`);
-    const tarball = ensureImageTarball();
+    const tarball = withDocker ? ensureImageTarball() : undefined;
 
     const layout = new LabLayout(newLabId());
     // the marker (with owner) exists before any namespace, so a crash at any later point is
@@ -101,9 +110,23 @@ export class Lab {
     lab.arm();
     try {
       await lab.makeWire();
-      const holders = await Promise.all(Array.from({ length: n }, (_, i) => lab.makeHost(i + 1, opts.daemonJson)));
+      // at most 8 hosts in the making at once: with 50 at a time the kernel's netns work (and a
+      // loaded machine) pushed single `ip` commands past their timeout
+      const holders: number[] = new Array<number>(n);
+      let next = 0;
+      await Promise.all(Array.from({ length: Math.min(8, n) }, async () => {
+        while (next < n) {
+          const k = ++next;
+          holders[k - 1] = await lab.makeHost(k, opts.daemonJson);
+        }
+      }));
       holders.forEach((pid, i) => lab.hosts.push(new LabHost(i + 1, layout, pid, dockerd)));
+      if (n > 8) await lab.pinNeighbours();
       log(`lab ${layout.id}: namespaces ready (${since()})`);
+      if (tarball === undefined) {
+        log(`lab ${layout.id}: up with ${n} daemon-only hosts (${since()})`);
+        return lab;
+      }
       for (const h of lab.hosts) startEngine(h.engine);
       await Promise.all(lab.hosts.map((h) => waitEngine(h.engine, `dockerd of ${h.name}`, opts.engineTimeoutMs ?? 30_000)));
       log(`lab ${layout.id}: engines answer (${since()})`);
@@ -175,6 +198,19 @@ export class Lab {
     await ip('-n', w, 'link', 'set', 'br0', 'up');
   }
 
+  /** The kernel's ARP table is one for all namespaces (gc_thresh3, 1024 entries by default):
+   *  a big lab whose hosts all talk to each other (50 hosts: 2450 entries) overflows it, and
+   *  sends fail with ENOBUFS. Permanent entries do not count against it, so every host gets
+   *  one per other host, all inside the lab's namespaces. */
+  private async pinNeighbours(): Promise<void> {
+    const L = this.layout;
+    const ks = this.hosts.map((h) => h.k);
+    for (const k of ks) {
+      const lines = ks.filter((o) => o !== k).map((o) => `neigh replace ${L.hostAddress(o)} lladdr ${hostMac(o)} dev eth0 nud permanent`);
+      await runCommand('ip', ['-n', L.hostNetns(k), '-batch', '-'], { input: `${lines.join('\n')}\n`, timeoutMs: 30_000 });
+    }
+  }
+
   /** Netns with eth0 on the wire, then the holder; returns the holder's PID. */
   private async makeHost(k: number, daemonJson?: Record<string, unknown>): Promise<number> {
     const L = this.layout;
@@ -188,7 +224,7 @@ export class Lab {
     // made inside the wire netns with the peer put straight into the host: never in the root ns
     await ip('-n', w, 'link', 'add', L.wirePort(k), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
     await ip('-n', w, 'link', 'set', L.wirePort(k), 'master', 'br0', 'up');
-    await ip('-n', ns, 'link', 'set', 'eth0', 'address', `02:c6:12:00:00:${k.toString(16).padStart(2, '0')}`);
+    await ip('-n', ns, 'link', 'set', 'eth0', 'address', hostMac(k));
     await ip('-n', ns, 'addr', 'add', `${L.hostAddress(k)}/24`, 'dev', 'eth0');
     await ip('-n', ns, 'link', 'set', 'eth0', 'up');
     // a dead-end default route: software looking for "the default interface" finds eth0

@@ -270,6 +270,22 @@ describe('sleeve between two hosts (kernel)', function () {
         expect(h2.capture!.stats.injected).to.be.greaterThan(0);
       });
 
+      it('sends a lone frame in the same event-loop turn: no timer between it and the socket (idle latency)', async function () {
+        const f1 = h1.overlay!.forwarderTo(h2.name)!;
+        // unicast to a MAC nobody has, local experimental ethertype: h2 floods it on its bridge
+        const frame = Buffer.alloc(60);
+        Buffer.from('020000009999020000009998', 'hex').copy(frame, 0);
+        frame.writeUInt16BE(0x88b5, 12);
+        const out = h1.overlay!.stats.packetsOut;
+        const inAtH2 = h2.overlay!.stats.packetsIn;
+        f1.forward(frame, 0, frame.length, h1.name, h2.name, false);
+        // the flush was queued as a microtask when the frame came in, so it has run once ours
+        // does; no timer or I/O phase has passed
+        await Promise.resolve();
+        expect(h1.overlay!.stats.packetsOut).to.equal(out + 1);
+        await waitFor('the datagram at h2', () => h2.overlay!.stats.packetsIn > inAtH2);
+      });
+
       it(mode.encrypted ? 'carries no container payload in clear on the underlay' : 'carries container payloads in clear on the underlay (no key)', async function () {
         requireProgram('tcpdump');
         const file = `/tmp/${h1.ns.name}-${mode.encrypted ? 'enc' : 'plain'}.pcap`;

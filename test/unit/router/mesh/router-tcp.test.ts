@@ -74,7 +74,10 @@ describe('MeshRouter over loopback TCP', function () {
     const b = await router(NB, 'b', { password, peers: [addr(a)] });
     const gb = new RecordingGossiper();
     const sb = b.newGossip('test', gb);
-    await waitFor('connected', () => a.connections().length === 1 && a.status().Connections[0]?.State === 'established');
+    // both ends: either may finish the handshake first (they run it concurrently), and B's
+    // gossip has no route to A before B has registered the connection
+    const up = (r: MeshRouter): boolean => r.connections().length === 1 && r.status().Connections[0]?.State === 'established';
+    await waitFor('connected', () => up(a) && up(b));
     sb.gossipBroadcast(setData(['over tcp']));
     sb.gossipUnicast(NA, Buffer.from('direct'));
     await waitFor('gossip arrived', () => ga.state.has('over tcp') && ga.unicasts.length === 1);

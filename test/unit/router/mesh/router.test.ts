@@ -116,6 +116,19 @@ describe('MeshRouter over in-memory connections', function () {
     expect(logs.filter((l) => l.level === 'info' && /Multiple|duplicate/i.test(JSON.stringify(l)))).to.deep.equal([]);
   });
 
+  it('counts gossip messages and bytes: what one end sent, the other received', async () => {
+    const a = await net.add(NA, 'a', '10.0.0.3', { peers: ['10.0.0.2'] });
+    const b = await net.add(NB, 'b', '10.0.0.2');
+    expect(a.router.status().Gossip).to.deep.equal({ sentMessages: 0, sentBytes: 0, receivedMessages: 0, receivedBytes: 0 });
+    await Promise.all([startNode(b), startNode(a)]);
+    await waitFor('connected', () => converged([a, b]));
+    // both have sent their topology at least once; counts settle once nothing is in flight
+    await waitFor('counters agree', () => {
+      const [ga, gb] = [a.router.status().Gossip, b.router.status().Gossip];
+      return ga.sentMessages > 0 && gb.sentMessages > 0 && ga.sentBytes === gb.receivedBytes && gb.sentBytes === ga.receivedBytes && ga.sentMessages === gb.receivedMessages;
+    });
+  });
+
   it('gossip channels: broadcast, unicast and neighbour gossip cross a peer that does not run the channel', async () => {
     const b = await net.add(NB, 'b', '10.0.0.2');
     const a = await net.add(NA, 'a', '10.0.0.3', { peers: ['10.0.0.2'], discovery: false });

@@ -44,7 +44,7 @@ describe('FastdpForwarder (health of one connection)', function () {
   };
 
   beforeEach(async () => {
-    f = fixture(false, { intervalMs: 1_000_000, unhealthyAfterMs: 3000 });
+    f = fixture(false, { intervalMs: 1_000_000, healthyIntervalMs: 1_000_000, unhealthyAfterMs: 3000 });
     ({ fp, control, fwd, events } = f);
     await fp.addPeer(REMOTE, '198.18.0.2');
   });
@@ -90,6 +90,41 @@ describe('FastdpForwarder (health of one connection)', function () {
     expect(fwd.healthy).to.equal(true);
     expect(events.at(-1)).to.equal('health true');
     expect(events.filter((e) => e === 'established')).to.have.length(1);
+  });
+
+  it('while healthy sends only the full-size heartbeat, at the slower rate; the small one is back once unhealthy', () => {
+    const tick = (): void => (fwd as unknown as { tick(): void }).tick();
+    const interval = (): number => (fwd as unknown as { timer: { _idleTimeout: number } }).timer._idleTimeout;
+    fwd.confirm();
+    expect(interval()).to.equal(1_000_000);
+    fwd.controlMessage(0, encodeAck(1390, 0));
+    fwd.heartbeatReceived(1390, 0);
+    expect(fwd.healthy).to.equal(true);
+    fp.sent.length = 0;
+    tick();
+    expect(fp.sent.map((s) => s.size)).to.deep.equal([1390]);
+    advance(3001);
+    tick();
+    expect(fwd.healthy).to.equal(false);
+    fp.sent.length = 0;
+    tick();
+    expect(fp.sent.map((s) => s.size)).to.deep.equal([1390, 590]);
+  });
+
+  it('reschedules its timer: the healthy interval while healthy, the probing one otherwise', () => {
+    fwd.stop();
+    f = fixture(false, { intervalMs: 500, healthyIntervalMs: 1000, unhealthyAfterMs: 3000 });
+    ({ fp, control, fwd, events } = f);
+    const interval = (): number => (fwd as unknown as { timer: { _idleTimeout: number } }).timer._idleTimeout;
+    fwd.confirm();
+    expect(interval()).to.equal(500);
+    fwd.controlMessage(0, encodeAck(1390, 0));
+    fwd.heartbeatReceived(1390, 0);
+    expect(interval()).to.equal(1000);
+    advance(3001);
+    (fwd as unknown as { tick(): void }).tick();
+    expect(fwd.healthy).to.equal(false);
+    expect(interval()).to.equal(500);
   });
 
   it('ignores other control tags and truncated acks', () => {

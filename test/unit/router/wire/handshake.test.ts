@@ -193,6 +193,38 @@ describe('mesh handshake over loopback TCP', function () {
     raw.destroy();
   });
 
+  it('plain: sends header, flag and features before the remote says anything (one round trip)', async () => {
+    const { connect } = await import('node:net');
+    const raw = connect({ host: '127.0.0.1', port: Number(l.address.split(':')[1]) });
+    raw.on('error', () => undefined);
+    const seen = collect(raw);
+    const accepting = l.accepted().then((s) => acceptMesh(s, opts(B)));
+    accepting.catch(() => undefined);
+    // the remote (raw) has written nothing: all of our introduction arrives all the same
+    const head = await seen.waitFor(12);
+    expect(head.subarray(0, 8).toString('latin1')).to.equal('weave\x02\x02\x00');
+    const len = head.readUInt32BE(8);
+    const got = await seen.waitFor(12 + len);
+    expect(got.length).to.equal(12 + len);
+    expect(got.subarray(12).toString('latin1')).to.include('bb:00:00:00:00:02');
+    raw.destroy();
+  });
+
+  it('encrypted: sends header, flag and public key before the remote says anything', async () => {
+    const { connect } = await import('node:net');
+    const raw = connect({ host: '127.0.0.1', port: Number(l.address.split(':')[1]) });
+    raw.on('error', () => undefined);
+    const seen = collect(raw);
+    const accepting = l.accepted().then((s) => acceptMesh(s, opts(B, { password: Buffer.from('pw') })));
+    accepting.catch(() => undefined);
+    const got = await seen.waitFor(7 + 1 + 32);
+    expect(got.subarray(0, 8).toString('latin1')).to.equal('weave\x02\x02\x01');
+    // the sealed features need our key and theirs: nothing follows until the remote's key came
+    await delay(100);
+    expect(seen.bytes().length).to.equal(40);
+    raw.destroy();
+  });
+
   it('refuses an oversized first message', async () => {
     const accepting = l.accepted().then((s) => acceptMesh(s, opts(B)));
     const { connect } = await import('node:net');
