@@ -7,6 +7,7 @@
 import express from 'express';
 import { z } from 'zod';
 import type { Logger } from '../common/logger.ts';
+import { describeIssues } from '../common/zod-issues.ts';
 import type { ExposeControl, ExposeReply, ExposeStatus, HideReply } from './expose-contract.ts';
 import { ExposeRequestError } from './expose-error.ts';
 
@@ -27,7 +28,7 @@ export function mountExposeApi(app: express.Express, opts: { control: ExposeCont
   const body = <T>(schema: z.ZodType<T>, req: express.Request): T => {
     // DELETE from some clients carries no body at all: the same as {}
     const parsed = schema.safeParse(req.body ?? {});
-    if (!parsed.success) throw new ExposeRequestError(parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+    if (!parsed.success) throw new ExposeRequestError(describeIssues(parsed.error.issues, 'body'));
     return parsed.data;
   };
   const fail = (res: express.Response, what: string, err: unknown): void => {

@@ -67,7 +67,7 @@ describe('daemon/expose-api', () => {
   it('answers 400 for bodies it cannot take, without calling the service', async () => {
     for (const [body, message] of [
       ['{"cidrs":"10.32.0.0/16"}', /^cidrs: /],
-      ['{"cidrs":[""]}', /^cidrs\.0: /],
+      ['{"cidrs":[""]}', /^cidrs\[0\]: /],
       ['{"names":"x"}', /unrecognized key/i],
       ['{"cidrs":', /^request body is not valid JSON/],
       ['[]', /^body: /],

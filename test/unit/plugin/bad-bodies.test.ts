@@ -203,4 +203,24 @@ describe('plugin: bad request bodies on every route', () => {
     await f.call('/NetworkDriver.CreateNetwork', { NetworkID: networkId(9), IPv4Data: pools(32) });
     await f.call('/NetworkDriver.DeleteNetwork', { NetworkID: networkId(9) });
   });
+
+  // Found by test/fuzz: a body with thousands of wrong entries got an Err listing every one of
+  // them (megabytes for Docker to show the user).
+  it('names at most 10 problems of a body with thousands of them, and counts the rest', async () => {
+    const before = await f.stateFiles();
+    const cases: [string, unknown, number][] = [
+      ['/NetworkDriver.AllocateNetwork', { NetworkID: 'n', IPv6Data: Array.from({ length: 5000 }, () => ({})) }, 5000],
+      ['/NetworkDriver.CreateEndpoint', { NetworkID: 'n', EndpointID: 'x', Options: null, Interface: 7, ...Object.fromEntries(Array.from({ length: 3 }, (_, i) => [`k${i}`, i])) }, 2],
+      ['/IpamDriver.RequestPool', { Options: Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`opt-${'x'.repeat(300)}-${i}`, i])) }, 3000],
+    ];
+    for (const [path, body, issues] of cases) {
+      const reply = await f.post(path, JSON.stringify(body));
+      expect(reply.status, path).to.equal(400);
+      const err = reply.json['Err'] as string;
+      expect(err.length, `${path}: ${err.slice(0, 300)}`).to.be.below(4000);
+      if (issues > 10) expect(err).to.match(new RegExp(`; and ${issues - 10} more problems$`));
+      else expect(err).not.to.match(/more problem/);
+    }
+    await expectAliveAndUnchanged(before);
+  });
 });
