@@ -17,7 +17,10 @@ const HideBody = z.object({ cidrs: z.array(z.string().min(1)).max(MAX_TARGETS).o
 
 export function mountExposeApi(app: express.Express, opts: { control: ExposeControl; logger: Logger }): void {
   const { control, logger } = opts;
-  const parseJson = express.json({ limit: '64kb' });
+  // Any body is read as JSON, whatever its Content-Type: one the parser skipped would look like
+  // no body at all, which means "the default network", so a malformed hide or expose request
+  // would act on it (found by test/fuzz).
+  const parseJson = express.json({ limit: '64kb', type: () => true });
   // a body that is not JSON is the client's error, not the daemon's (the API's catch-all says 500)
   const json: express.RequestHandler = (req, res, next) =>
     parseJson(req, res, (err?: unknown) => {

@@ -79,6 +79,18 @@ describe('daemon/expose-api', () => {
     expect(calls).to.deep.equal([]);
   });
 
+  // Found by test/fuzz: a body sent without a JSON Content-Type was skipped by the parser, so
+  // the request counted as body-less, which exposes (or hides) the default network.
+  it('reads a body of any Content-Type as JSON instead of acting as if there were none', async () => {
+    for (const method of ['POST', 'DELETE']) {
+      for (const [type, body] of [['text/plain', '{"cidrs":7}'], ['application/x-www-form-urlencoded', 'cidrs=10.32.0.0/16'], ['', 'junk']] as const) {
+        const res = await fetch(`${base}/expose`, { method, body, headers: type === '' ? {} : { 'Content-Type': type } });
+        expect(res.status, `${method} ${type} ${body}`).to.equal(400);
+      }
+    }
+    expect(calls).to.deep.equal([]);
+  });
+
   it('passes on the status and message of a refused request, and 500 for a failure', async () => {
     failWith = new ExposeRequestError('no weave network with subnet 10.99.0.0/24 on this host', 404);
     expect(await send('POST', '{"cidrs":["10.99.0.0/24"]}')).to.deep.equal({ status: 404, json: { error: 'no weave network with subnet 10.99.0.0/24 on this host' } });
