@@ -162,6 +162,10 @@ describe('plugin: bad request bodies on every route', () => {
       ['/NetworkDriver.CreateEndpoint', { NetworkID: networkId(1), EndpointID: 'short', Interface: { Address: '10.33.0.9/24' } }, /EndpointID/],
       ['/NetworkDriver.CreateEndpoint', { NetworkID: networkId(1), EndpointID: 'abc/../../x0000', Interface: { Address: '10.33.0.9/24' } }, /EndpointID/],
       ['/NetworkDriver.CreateEndpoint', { NetworkID: networkId(1), EndpointID: endpointId(2), Interface: { Address: '10.33.0.9/24', MacAddress: 'zz' } }, /Interface\.MacAddress/],
+      // found by test/fuzz: the kernel refused these with a bare EADDRNOTAVAIL (a 500)
+      ['/NetworkDriver.CreateEndpoint', { NetworkID: networkId(1), EndpointID: endpointId(2), Interface: { Address: '10.33.0.9/24', MacAddress: 'ff:ff:ff:ff:ff:ff' } }, /Interface\.MacAddress: expected a unicast/],
+      ['/NetworkDriver.CreateEndpoint', { NetworkID: networkId(1), EndpointID: endpointId(2), Interface: { Address: '10.33.0.9/24', MacAddress: '01:00:5e:00:00:01' } }, /Interface\.MacAddress: expected a unicast/],
+      ['/NetworkDriver.CreateEndpoint', { NetworkID: networkId(1), EndpointID: endpointId(2), Interface: { Address: '10.33.0.9/24', MacAddress: '00:00:00:00:00:00' } }, /Interface\.MacAddress: expected a unicast/],
       ['/NetworkDriver.CreateNetwork', { NetworkID: '', IPv4Data: [] }, /NetworkID/],
       ['/NetworkDriver.CreateNetwork', { NetworkID: networkId(2), Options: { 'com.docker.network.generic': { mtu: 1400 } }, IPv4Data: [] }, /Options\["com\.docker\.network\.generic"\]\.mtu/],
       ['/NetworkDriver.CreateNetwork', { NetworkID: networkId(2), IPv4Data: [{ Pool: '10.0.0.0/24' }] }, /IPv4Data\[0\]\.AddressSpace/],
