@@ -308,7 +308,9 @@ export class PluginServer {
         this.deadlineMs,
         method,
         (err) => this.log.warn('request failed after its deadline or its caller hung up', { method, error: errorMessage(err) }),
-        () => callerGone || (!res.writableFinished && req.socket.destroyed),
+        // a FIN from the caller counts too: Node's server aborts the request on it, and the
+        // socket's 'close' may come only after this handler has answered into the void
+        () => callerGone || (!res.writableFinished && (req.socket.destroyed || req.socket.readableEnded)),
       );
       this.log.debug('plugin request', { method, ms: Date.now() - started });
       reply(res, 200, result);
