@@ -7,6 +7,7 @@
 import express from 'express';
 import { z } from 'zod';
 import type { Logger } from '../common/logger.ts';
+import { describeIssues } from '../common/zod-issues.ts';
 import type { ExposeControl, ExposeReply, ExposeStatus, HideReply } from './expose-contract.ts';
 import { ExposeRequestError } from './expose-error.ts';
 
@@ -16,7 +17,10 @@ const HideBody = z.object({ cidrs: z.array(z.string().min(1)).max(MAX_TARGETS).o
 
 export function mountExposeApi(app: express.Express, opts: { control: ExposeControl; logger: Logger }): void {
   const { control, logger } = opts;
-  const parseJson = express.json({ limit: '64kb' });
+  // Any body is read as JSON, whatever its Content-Type: one the parser skipped would look like
+  // no body at all, which means "the default network", so a malformed hide or expose request
+  // would act on it (found by test/fuzz).
+  const parseJson = express.json({ limit: '64kb', type: () => true });
   // a body that is not JSON is the client's error, not the daemon's (the API's catch-all says 500)
   const json: express.RequestHandler = (req, res, next) =>
     parseJson(req, res, (err?: unknown) => {
@@ -27,7 +31,7 @@ export function mountExposeApi(app: express.Express, opts: { control: ExposeCont
   const body = <T>(schema: z.ZodType<T>, req: express.Request): T => {
     // DELETE from some clients carries no body at all: the same as {}
     const parsed = schema.safeParse(req.body ?? {});
-    if (!parsed.success) throw new ExposeRequestError(parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+    if (!parsed.success) throw new ExposeRequestError(describeIssues(parsed.error.issues, 'body'));
     return parsed.data;
   };
   const fail = (res: express.Response, what: string, err: unknown): void => {

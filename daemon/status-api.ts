@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../common/logger.ts';
+import { describeIssues } from '../common/zod-issues.ts';
 import { parseAddr } from './status-addr.ts';
 
 export { parseAddr };
@@ -39,7 +40,7 @@ export class StatusApi {
     app.post('/connect', json, (req, res) => {
       const body = PeersBody.safeParse(req.body);
       if (!body.success) {
-        res.status(400).json({ error: body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+        res.status(400).json({ error: describeIssues(body.error.issues, 'body') });
         return;
       }
       const errors = this.opts.provider.connect(body.data.peers, body.data.replace ?? false);
@@ -48,7 +49,7 @@ export class StatusApi {
     app.post('/forget', json, (req, res) => {
       const body = PeersBody.safeParse(req.body);
       if (!body.success) {
-        res.status(400).json({ error: body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+        res.status(400).json({ error: describeIssues(body.error.issues, 'body') });
         return;
       }
       this.opts.provider.forget(body.data.peers);

@@ -11,8 +11,9 @@ export class DeadlineExceededError extends PluginError {
   }
 }
 
-/** Lets a handler that finishes late learn that Docker has already been told it failed, so it
- *  can undo what it did: a failed request must leave state unchanged. */
+/** Lets a handler that finishes late learn that Docker has already been told it failed (or
+ *  hung up and will never hear the answer), so it can undo what it did: a request whose answer
+ *  never arrives must leave state unchanged, since no caller will ever release what it created. */
 export interface RequestContext {
   expired(): boolean;
 }
@@ -22,7 +23,14 @@ export interface RequestContext {
  *  `ctx.expired()` when done, and its late failure goes to `onLateError` rather than becoming
  *  an unhandled rejection. A result settled before the timer fires always wins: the check and
  *  the settlement are separated by microtasks only, never by a timer tick. */
-export function withDeadline<T>(start: (ctx: RequestContext) => Promise<T>, ms: number, what: string, onLateError: (err: unknown) => void): Promise<T> {
+export function withDeadline<T>(
+  start: (ctx: RequestContext) => Promise<T>,
+  ms: number,
+  what: string,
+  onLateError: (err: unknown) => void,
+  /** True once the caller can no longer receive the answer (it closed the connection). */
+  callerGone: () => boolean = () => false,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   let expired = false;
   const timeout = new Promise<never>((_, reject) => {
@@ -31,9 +39,9 @@ export function withDeadline<T>(start: (ctx: RequestContext) => Promise<T>, ms: 
       reject(new DeadlineExceededError(what, ms));
     }, ms);
   });
-  const work = start({ expired: () => expired });
+  const work = start({ expired: () => expired || callerGone() });
   work.catch((err: unknown) => {
-    if (expired) onLateError(err);
+    if (expired || callerGone()) onLateError(err);
   });
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

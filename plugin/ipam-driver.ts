@@ -36,7 +36,7 @@ export class IpamDriver {
         if (ctx.expired()) {
           // Docker was already told this failed and will never release it.
           await ipam.releasePool(grant.poolId);
-          this.deps.logger.warn('RequestPool finished after its deadline; released', { poolId: grant.poolId });
+          this.deps.logger.warn('RequestPool finished after its deadline or its caller hung up; released', { poolId: grant.poolId });
           return {};
         }
         this.deps.logger.debug('pool granted', { poolId: grant.poolId, pool: grant.pool });
@@ -55,7 +55,7 @@ export class IpamDriver {
         });
         if (ctx.expired()) {
           await ipam.releaseAddress(req.PoolID, granted);
-          this.deps.logger.warn('RequestAddress finished after its deadline; released', { poolId: req.PoolID, address: granted });
+          this.deps.logger.warn('RequestAddress finished after its deadline or its caller hung up; released', { poolId: req.PoolID, address: granted });
           return {};
         }
         return { Address: granted, Data: {} };

@@ -10,7 +10,11 @@ export const networkIdSchema = z.string().min(1).max(128);
 export const endpointIdSchema = z
   .string()
   .regex(/^[A-Za-z0-9]{9,128}$/, 'expected at least 9 letters or digits (Docker sends 64 hex digits)');
-const macSchema = z.string().regex(/^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$/, 'expected a MAC address like 02:42:0a:20:00:05');
+const macSchema = z
+  .string()
+  .regex(/^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$/, 'expected a MAC address like 02:42:0a:20:00:05')
+  // the kernel refuses these for an interface with a bare EADDRNOTAVAIL (found by test/fuzz)
+  .refine((mac) => (parseInt(mac.slice(0, 2), 16) & 1) === 0 && !/^(00:){5}00$/.test(mac), 'expected a unicast, non-zero MAC address');
 
 /** The generic option map of a network or sandbox; values of any JSON type. */
 const genericMapSchema = z.record(z.string(), z.unknown());

@@ -140,7 +140,7 @@ export class NetworkDriver {
       if (ctx.expired()) {
         // Docker was already told this failed; put things back as they were.
         await this.store.update((s) => void (existing === undefined ? s.networks.delete(record.id) : s.networks.set(record.id, existing)));
-        this.log.warn('CreateNetwork finished after its deadline; undone', { networkId: record.id });
+        this.log.warn('CreateNetwork finished after its deadline or its caller hung up; undone', { networkId: record.id });
         return;
       }
       this.log.info('network created', { ...record });
@@ -228,7 +228,7 @@ export class NetworkDriver {
         await this.datapath.deleteLink(names.host);
         await this.store.update((s) => void s.endpoints.delete(record.id));
         await this.isolate();
-        this.log.warn('CreateEndpoint finished after its deadline; undone', { endpointId: record.id });
+        this.log.warn('CreateEndpoint finished after its deadline or its caller hung up; undone', { endpointId: record.id });
         return {};
       }
       this.log.info('endpoint created', { ...record });

@@ -303,6 +303,12 @@ export class PluginServer {
   private async dispatch(route: Route, req: Request, res: Response, emptyBody: boolean): Promise<void> {
     const method = req.path.slice(1);
     const started = Date.now();
+    // A caller that hangs up mid-request never learns what was created for it, so it can never
+    // release it either: the handler is told, as after its deadline, and undoes its work.
+    let callerGone = false;
+    res.on('close', () => {
+      if (!res.writableFinished) callerGone = true;
+    });
     try {
       const body: unknown = emptyBody ? undefined : req.body;
       if (!route.needsBody && body !== undefined && !isPlainObject(body)) {
@@ -312,7 +318,10 @@ export class PluginServer {
         (ctx) => this.ready.then(() => route.handle(route.needsBody ? body : undefined, ctx)),
         this.deadlineMs,
         method,
-        (err) => this.log.warn('request failed after its deadline', { method, error: errorMessage(err) }),
+        (err) => this.log.warn('request failed after its deadline or its caller hung up', { method, error: errorMessage(err) }),
+        // a FIN from the caller counts too: Node's server aborts the request on it, and the
+        // socket's 'close' may come only after this handler has answered into the void
+        () => callerGone || (!res.writableFinished && (req.socket.destroyed || req.socket.readableEnded)),
       );
       this.log.debug('plugin request', { method, ms: Date.now() - started });
       reply(res, 200, result);

@@ -67,7 +67,7 @@ describe('daemon/expose-api', () => {
   it('answers 400 for bodies it cannot take, without calling the service', async () => {
     for (const [body, message] of [
       ['{"cidrs":"10.32.0.0/16"}', /^cidrs: /],
-      ['{"cidrs":[""]}', /^cidrs\.0: /],
+      ['{"cidrs":[""]}', /^cidrs\[0\]: /],
       ['{"names":"x"}', /unrecognized key/i],
       ['{"cidrs":', /^request body is not valid JSON/],
       ['[]', /^body: /],
@@ -75,6 +75,18 @@ describe('daemon/expose-api', () => {
       const r = await send('POST', body);
       expect(r.status, body).to.equal(400);
       expect(String(r.json['error']), body).to.match(message);
+    }
+    expect(calls).to.deep.equal([]);
+  });
+
+  // Found by test/fuzz: a body sent without a JSON Content-Type was skipped by the parser, so
+  // the request counted as body-less, which exposes (or hides) the default network.
+  it('reads a body of any Content-Type as JSON instead of acting as if there were none', async () => {
+    for (const method of ['POST', 'DELETE']) {
+      for (const [type, body] of [['text/plain', '{"cidrs":7}'], ['application/x-www-form-urlencoded', 'cidrs=10.32.0.0/16'], ['', 'junk']] as const) {
+        const res = await fetch(`${base}/expose`, { method, body, headers: type === '' ? {} : { 'Content-Type': type } });
+        expect(res.status, `${method} ${type} ${body}`).to.equal(400);
+      }
     }
     expect(calls).to.deep.equal([]);
   });

@@ -68,6 +68,14 @@ describe('daemon/StatusApi: client errors are 4xx', () => {
     expect((await post('/connect', gzipSync('{"peers":["198.18.0.9"]}'), { ...json, 'Content-Encoding': 'gzip' })).status).to.equal(200);
   });
 
+  it('names at most 10 of the problems of a body with a thousand of them', async () => {
+    const r = await post('/connect', JSON.stringify({ peers: Array.from({ length: 1000 }, () => '') }), { 'Content-Type': 'application/json' });
+    expect(r.status).to.equal(400);
+    const { error } = (await r.json()) as { error: string };
+    expect(error).to.match(/^peers\[0\]: .*; and 990 more problems$/);
+    expect(error.length).to.be.below(2000);
+  });
+
   it('still answers its own failures with 500', async () => {
     statusFails = true;
     try {

@@ -162,6 +162,10 @@ describe('plugin: bad request bodies on every route', () => {
       ['/NetworkDriver.CreateEndpoint', { NetworkID: networkId(1), EndpointID: 'short', Interface: { Address: '10.33.0.9/24' } }, /EndpointID/],
       ['/NetworkDriver.CreateEndpoint', { NetworkID: networkId(1), EndpointID: 'abc/../../x0000', Interface: { Address: '10.33.0.9/24' } }, /EndpointID/],
       ['/NetworkDriver.CreateEndpoint', { NetworkID: networkId(1), EndpointID: endpointId(2), Interface: { Address: '10.33.0.9/24', MacAddress: 'zz' } }, /Interface\.MacAddress/],
+      // found by test/fuzz: the kernel refused these with a bare EADDRNOTAVAIL (a 500)
+      ['/NetworkDriver.CreateEndpoint', { NetworkID: networkId(1), EndpointID: endpointId(2), Interface: { Address: '10.33.0.9/24', MacAddress: 'ff:ff:ff:ff:ff:ff' } }, /Interface\.MacAddress: expected a unicast/],
+      ['/NetworkDriver.CreateEndpoint', { NetworkID: networkId(1), EndpointID: endpointId(2), Interface: { Address: '10.33.0.9/24', MacAddress: '01:00:5e:00:00:01' } }, /Interface\.MacAddress: expected a unicast/],
+      ['/NetworkDriver.CreateEndpoint', { NetworkID: networkId(1), EndpointID: endpointId(2), Interface: { Address: '10.33.0.9/24', MacAddress: '00:00:00:00:00:00' } }, /Interface\.MacAddress: expected a unicast/],
       ['/NetworkDriver.CreateNetwork', { NetworkID: '', IPv4Data: [] }, /NetworkID/],
       ['/NetworkDriver.CreateNetwork', { NetworkID: networkId(2), Options: { 'com.docker.network.generic': { mtu: 1400 } }, IPv4Data: [] }, /Options\["com\.docker\.network\.generic"\]\.mtu/],
       ['/NetworkDriver.CreateNetwork', { NetworkID: networkId(2), IPv4Data: [{ Pool: '10.0.0.0/24' }] }, /IPv4Data\[0\]\.AddressSpace/],
@@ -202,5 +206,25 @@ describe('plugin: bad request bodies on every route', () => {
     // the most a network may have is accepted
     await f.call('/NetworkDriver.CreateNetwork', { NetworkID: networkId(9), IPv4Data: pools(32) });
     await f.call('/NetworkDriver.DeleteNetwork', { NetworkID: networkId(9) });
+  });
+
+  // Found by test/fuzz: a body with thousands of wrong entries got an Err listing every one of
+  // them (megabytes for Docker to show the user).
+  it('names at most 10 problems of a body with thousands of them, and counts the rest', async () => {
+    const before = await f.stateFiles();
+    const cases: [string, unknown, number][] = [
+      ['/NetworkDriver.AllocateNetwork', { NetworkID: 'n', IPv6Data: Array.from({ length: 5000 }, () => ({})) }, 5000],
+      ['/NetworkDriver.CreateEndpoint', { NetworkID: 'n', EndpointID: 'x', Options: null, Interface: 7, ...Object.fromEntries(Array.from({ length: 3 }, (_, i) => [`k${i}`, i])) }, 2],
+      ['/IpamDriver.RequestPool', { Options: Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`opt-${'x'.repeat(300)}-${i}`, i])) }, 3000],
+    ];
+    for (const [path, body, issues] of cases) {
+      const reply = await f.post(path, JSON.stringify(body));
+      expect(reply.status, path).to.equal(400);
+      const err = reply.json['Err'] as string;
+      expect(err.length, `${path}: ${err.slice(0, 300)}`).to.be.below(4000);
+      if (issues > 10) expect(err).to.match(new RegExp(`; and ${issues - 10} more problems$`));
+      else expect(err).not.to.match(/more problem/);
+    }
+    await expectAliveAndUnchanged(before);
   });
 });

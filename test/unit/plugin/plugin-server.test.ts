@@ -185,6 +185,74 @@ describe('plugin: PluginServer lifecycle', () => {
     expect(f.server.status().endpoints).to.equal(1);
   });
 
+  // Found by test/fuzz: a caller that hung up while CreateEndpoint waited for the datapath left
+  // the endpoint (veth, record) behind, though nobody would ever learn of it to delete it.
+  it('undoes an endpoint whose caller hung up before the answer', async () => {
+    await createNetwork(f, networkId(1));
+    const before = await f.stateFiles();
+    const release = f.datapath.hangOn('createVeth');
+    const body = JSON.stringify({ NetworkID: networkId(1), EndpointID: endpointId(1), Interface: { Address: '10.33.0.1/24' } });
+    await new Promise<void>((resolve) => {
+      const req = request({ socketPath: f.socketPath, path: '/NetworkDriver.CreateEndpoint', method: 'POST', headers: { 'Content-Length': Buffer.byteLength(body) }, agent: false });
+      req.on('error', () => resolve());
+      req.end(body);
+      // hang up once the request is being served (the veth is being created)
+      const poll = setInterval(() => {
+        if (f.datapath.callsOf('createVeth').length > 0) {
+          clearInterval(poll);
+          req.destroy();
+          resolve();
+        }
+      }, 5);
+    });
+    await sleep(50);
+    release();
+    await f.server.reconcile();
+    expect(await f.stateFiles()).to.deep.equal(before);
+    expect(f.datapath.links.has('vethwl' + endpointId(1).slice(0, 9))).to.equal(false);
+    expect(f.server.status().endpoints).to.equal(0);
+  });
+
+  it('releases addresses and pools whose caller hung up before the answer', async () => {
+    const { poolId } = await createNetwork(f, networkId(1));
+    const before = f.ipam.status();
+    // a RequestAddress that waits behind a hanging CreateEndpoint is not what IPAM does; hang
+    // up on a request held by a slow IPAM instead (the ring waits up to 10 s for space)
+    const real = f.ipam;
+    let gate!: () => void;
+    const held = new Promise<void>((r) => (gate = r));
+    const slow: Ipam = {
+      start: () => real.start(),
+      stop: () => real.stop(),
+      defaultAddressSpaces: () => real.defaultAddressSpaces(),
+      requestPool: async (req) => (await held, real.requestPool(req)),
+      releasePool: (id) => real.releasePool(id),
+      requestAddress: async (req) => (await held, real.requestAddress(req)),
+      releaseAddress: (id, a) => real.releaseAddress(id, a),
+      status: () => real.status(),
+    };
+    const sock = join(f.dir, 'slow.sock');
+    const server = new PluginServer({ socketPath: sock, ipam: slow, datapath: f.datapath, dataDir: join(f.dir, 'slow'), logger: silentLogger(), bridgeName: BRIDGE, mtu: MTU });
+    await server.start();
+    try {
+      const hangUp = (path: string, body: unknown) =>
+        new Promise<void>((resolve) => {
+          const text = JSON.stringify(body);
+          const req = request({ socketPath: sock, path, method: 'POST', headers: { 'Content-Length': Buffer.byteLength(text) }, agent: false });
+          req.on('error', () => resolve());
+          req.end(text, () => setTimeout(() => (req.destroy(), resolve()), 100));
+        });
+      await hangUp('/IpamDriver.RequestAddress', { PoolID: poolId, Address: '' });
+      await hangUp('/IpamDriver.RequestPool', { AddressSpace: 'weavelocal', Pool: '10.99.0.0/24' });
+      gate();
+      await sleep(200);
+      expect(f.ipam.status()).to.deep.equal(before);
+      expect(await call(sock, '/IpamDriver.RequestAddress', { PoolID: poolId, Address: '' })).to.deep.equal({ Address: '10.33.0.1/24', Data: {} });
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('releases pools and addresses whose request finished after the deadline', async () => {
     await f.close();
     f = await PluginFixture.create({ requestDeadlineMs: 200 });
