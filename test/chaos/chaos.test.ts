@@ -4,7 +4,7 @@
 // held twice across hosts, Docker's view equal to the daemon's, and the round's own promise (traffic
 // kept flowing on fastdp while the daemon was down; reconnect ≤ 10 s after a heal; fallback to
 // sleeve ≤ 5 s; back on fastdp ≤ 15 s). Bounded and seeded: the seed is printed on failure and
-// WEAVE_CHAOS_SEED replays it. Figures are printed for docs/reliability-chaos.md.
+// WEAVE_CHAOS_SEED replays it. Figures are printed for docs/reliability.md.
 import { expect } from 'chai';
 import { pidAlive } from '../harness/host-processes.ts';
 import { Lab } from '../harness/lab.ts';
@@ -194,7 +194,7 @@ describe('chaos: kill -9, dockerd restarts, underlay cuts and UDP 6784 blocks on
 
   /** Pings that must all have been answered: a down daemon's host keeps forwarding. Not those
    *  whose peer's daemon was restarting meanwhile: a starting daemon forwards to a peer only once
-   *  it has a connection to it, and the peer's daemon is down (docs/reliability-chaos.md, finding). */
+   *  it has a connection to it, and the peer's daemon is down (docs/reliability.md, finding). */
   function checkPings(outcomes: KillOutcome[]): string[] {
     const skipped: string[] = [];
     for (const o of outcomes) {

@@ -101,10 +101,18 @@ function postPlugin(socketPath: string, agent: Agent, input: PluginInput, body: 
     if (input.hangUpAfterMs !== undefined) {
       // after this loop turn's reads (setImmediate runs after the poll phase): an answer that
       // has already arrived is taken, not hung up on, since the daemon rightly counts it as given
+      // The caller hangs up with a FIN, not a reset: the server then ends its side at once, so an
+      // answer it wrote before it saw the FIN still arrives and counts as given (the ledger takes
+      // it), and one it had not written never does. With a reset that race cannot be told apart
+      // from the client side, and an answer already on its way would look like a leak.
       const t = setTimeout(() => setImmediate(() => {
         if (answered) return;
-        req.destroy();
-        resolve('hung-up');
+        if (req.socket === null) {
+          req.destroy();
+          resolve('hung-up');
+          return;
+        }
+        req.socket.end();
       }), input.hangUpAfterMs);
       req.on('close', () => clearTimeout(t));
     }
