@@ -286,7 +286,11 @@ export class FastdpForwarder extends EventEmitter {
     const due = !this.weavePeer || !Number.isFinite(this.lastAckFull) || t - this.lastSent >= this.timing.weaveSlowIntervalMs;
     if (due) {
       this.lastSent = t;
-      for (const size of this.smallSize === this.fullSize || this.healthyNow ? [this.fullSize] : [this.fullSize, this.smallSize]) {
+      // A missed full-size ack brings the small heartbeat back while still healthy: by the time
+      // the window runs out its ack has come, so the reason can say "MTU" and not "unreachable".
+      const overdue = Math.min(1.5 * this.timing.healthyIntervalMs, this.timing.unhealthyAfterMs / 2);
+      const suspect = !this.weavePeer && (t - this.lastAckFull > overdue || t - this.lastRxFull > overdue);
+      for (const size of this.smallSize === this.fullSize || (this.healthyNow && !suspect) ? [this.fullSize] : [this.fullSize, this.smallSize]) {
         const payload = encodeHeartbeat({ connUid: this.connUid, frameSize: size, ext: { sender: this.p.ourName, seq: this.seq++ } });
         this.p.fastPath.sendHeartbeat(this.remotePeer, payload, size);
       }

@@ -111,6 +111,28 @@ describe('FastdpForwarder (health of one connection)', function () {
     expect(fp.sent.map((s) => s.size)).to.deep.equal([1390, 590]);
   });
 
+  it('sends the small heartbeat again as soon as a full-size ack is overdue, so the MTU reason is ready when the window runs out', () => {
+    const tick = (): void => (fwd as unknown as { tick(): void }).tick();
+    fwd.confirm();
+    fwd.controlMessage(0, encodeAck(1390, 0));
+    fwd.heartbeatReceived(1390, 0);
+    fp.sent.length = 0;
+    advance(1000);
+    tick();
+    expect(fp.sent.map((s) => s.size), 'acks on time').to.deep.equal([1390]);
+    fp.sent.length = 0;
+    advance(600);
+    tick();
+    expect(fwd.healthy).to.equal(true);
+    expect(fp.sent.map((s) => s.size), 'a full-size ack overdue').to.deep.equal([1390, 590]);
+    fwd.controlMessage(0, encodeAck(590, 1));
+    fwd.heartbeatReceived(590, 1);
+    advance(1500);
+    tick();
+    expect(fwd.healthy).to.equal(false);
+    expect(fwd.reason()).to.equal('underlay MTU too small for overlay MTU 1376 (heartbeat of 1426 bytes lost; smaller ones pass)');
+  });
+
   it('reschedules its timer: the healthy interval while healthy, the probing one otherwise', () => {
     fwd.stop();
     f = fixture(false, { intervalMs: 500, healthyIntervalMs: 1000, unhealthyAfterMs: 3000 });
