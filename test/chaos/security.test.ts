@@ -63,7 +63,7 @@ describe('security: encryption on the wire, refused peers, the status API, file 
     // gossip (the DNS name included) and the containers' traffic
     capDir = mkdtempSync(join(tmpdir(), 'wv-sec-'));
     pcap = join(capDir, 'wire.pcap');
-    const cap: ChildProcess = spawn('ip', ['netns', 'exec', lab.layout.wireNetns, 'tcpdump', '-i', 'br0', '-U', '-s', '0', '-w', pcap], { stdio: 'ignore' });
+    const cap: ChildProcess = spawn('ip', ['netns', 'exec', lab.layout.wireNetns, 'tcpdump', '-i', 'br0', '-U', '--immediate-mode', '-s', '0', '-w', pcap], { stdio: 'ignore' });
     const exited = new Promise<void>((resolve) => cap.once('exit', () => resolve()));
     try {
       await waitFor(() => { try { return statSync(pcap).size > 0; } catch { return false; } }, { timeoutMs: 10_000, intervalMs: 100, what: 'tcpdump on the wire' });

@@ -12,6 +12,7 @@ import { requireTools } from '../harness/require-tools.ts';
 import { DAEMON_LOG, launchWeave, routerStatus } from '../harness/weave-probes.ts';
 import type { RouterConnection } from '../harness/weave-probes.ts';
 import { sleep, waitFor } from '../harness/wait.ts';
+import { startHostCapture } from '../harness/host-capture.ts';
 
 /** The established connection of `h` to host number `k`. */
 async function connTo(h: LabHost, k: number): Promise<RouterConnection | undefined> {
@@ -107,25 +108,24 @@ describe('fastdp: kernel VXLAN between hosts (root)', function () {
   });
 
   it('carries container traffic as VXLAN on UDP 6784 in the kernel, not over sleeve', async () => {
-    const cap = await h[0]!.exec('sh', ['-c', 'tcpdump -i eth0 -n -U -w /run/wv-fastdp.pcap udp >/dev/null 2>&1 & echo $!']);
-    const pid = cap.stdout.trim();
+    const cap = await startHostCapture(h[0]!, 'eth0', '/run/wv-fastdp.pcap', ['udp']);
     try {
-      await sleep(500);
       const sleeveBefore = await sleeveOut(h[0]!);
       expect((await ping(h[0]!, pids[0]!, ips[1]!, 5)).received).to.equal(5);
       expect((await sleeveOut(h[0]!)) - sleeveBefore, 'sleeve datagrams sent').to.be.lessThan(3);
       await sleep(300);
     } finally {
-      await h[0]!.exec('kill', [pid], { allowFail: true });
+      await cap.stop();
     }
-    await sleep(300);
     // tshark decodes UDP 6784 as VXLAN: VNI, outer and inner addresses, the inner ICMP echo
     const dec = await h[0]!.exec('sh', [
       '-c',
-      'tshark -r /run/wv-fastdp.pcap -d udp.port==6784,vxlan -Y "vxlan && icmp.type == 8" -T fields -E separator=";" -e udp.dstport -e vxlan.vni -e ip.src -e ip.dst 2>/dev/null; rm -f /run/wv-fastdp.pcap',
+      'tshark -r /run/wv-fastdp.pcap -d udp.port==6784,vxlan -Y "vxlan && icmp.type == 8" -T fields -E separator=";" -e udp.dstport -e vxlan.vni -e ip.src -e ip.dst 2>/dev/null',
     ]);
+    // everything captured, for the failure message: which echo went where, and when
+    const all = await h[0]!.exec('sh', ['-c', 'tshark -r /run/wv-fastdp.pcap -d udp.port==6784,vxlan 2>/dev/null | head -60; rm -f /run/wv-fastdp.pcap']);
     const lines = dec.stdout.trim().split('\n').filter(Boolean);
-    expect(lines.length, dec.stdout).to.be.at.least(5);
+    expect(lines.length, `echo requests in VXLAN:\n${dec.stdout}\nall captured UDP:\n${all.stdout}`).to.be.at.least(5);
     for (const l of lines) expect(l).to.equal(`6784;7824737;198.18.0.1,${ips[0]};198.18.0.2,${ips[1]}`);
   });
 

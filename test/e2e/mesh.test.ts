@@ -6,6 +6,7 @@ import { Lab } from '../harness/lab.ts';
 import type { LabHost } from '../harness/lab-host.ts';
 import { daemonPid, establishedConnections, launchWeave, routerStatus } from '../harness/weave-probes.ts';
 import { waitFor } from '../harness/wait.ts';
+import { startHostCapture } from '../harness/host-capture.ts';
 
 /** Addresses per host from one subnet but disjoint ranges: the single-peer IPAM of each host
  *  cannot coordinate yet (the distributed ring is a later issue). */
@@ -174,10 +175,8 @@ describe('mesh: encryption with a password (root)', function () {
   /** Sends a marker from c1 (host1) to c2 (host2) over TCP and returns what tcpdump saw on
    *  host1's underlay meanwhile. */
   async function sendMarker(marker: string): Promise<string> {
-    const dump = await h[0]!.exec('sh', ['-c', 'tcpdump -i eth0 -U -w /run/wv-cap.pcap udp or tcp >/dev/null 2>&1 & echo $!']);
-    const pid = dump.stdout.trim();
+    const cap = await startHostCapture(h[0]!, 'eth0', '/run/wv-cap.pcap', ['udp', 'or', 'tcp']);
     try {
-      await new Promise((r) => setTimeout(r, 500));
       const ip2 = (await h[1]!.docker('inspect', '-f', '{{.NetworkSettings.Networks.app.IPAddress}}', 'c2')).stdout.trim();
       await h[1]!.docker('exec', '-d', 'c2', 'sh', '-c', 'nc -l -p 5000 > /tmp/got');
       await waitFor(
@@ -194,9 +193,8 @@ describe('mesh: encryption with a password (root)', function () {
       expect(got).to.include(marker);
       await new Promise((r) => setTimeout(r, 300));
     } finally {
-      await h[0]!.exec('kill', [pid], { allowFail: true });
+      await cap.stop();
     }
-    await new Promise((r) => setTimeout(r, 300));
     const pcap = await h[0]!.exec('sh', ['-c', 'tcpdump -r /run/wv-cap.pcap -A 2>/dev/null; rm -f /run/wv-cap.pcap']);
     return pcap.stdout;
   }
