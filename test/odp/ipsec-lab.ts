@@ -293,3 +293,34 @@ export function encryptedTrafficTests(lab: IpsecLab): void {
     lab.expectEspOnly(pcap, 100);
   });
 }
+
+/** The fallback both backends must make when the underlay drops ESP, and the way back. */
+export function espBlockTest(lab: IpsecLab): void {
+  const { h1, h2 } = lab;
+
+  it('blocking ESP sends it to encrypted sleeve within 5 s (pings pass); unblocking brings encrypted fastdp back within 15 s', async function () {
+    const nft = (script: string): string => execFileSync('ip', ['netns', 'exec', h2.ns, 'nft', '-f', '-'], { input: script, encoding: 'utf8' });
+    nft('table inet wv_block {\n chain in { type filter hook input priority 0; ip protocol esp drop; }\n}\n');
+    const blocked = Date.now();
+    let unblocked = 0;
+    try {
+      const c = await lab.onPath(h1, 'sleeve', 60_000);
+      expect(c.Info).to.match(/^encrypted\s+sleeve /);
+      expect(c.Attrs?.reason).to.match(/^ESP \(IP protocol 50\) or UDP 6784 unreachable/);
+      // the daemon's own log says when it switched (polling the status under emulation lags)
+      const fallback = (lab.movedAt(h1, 'sleeve', blocked)! - blocked) / 1000;
+      console.log(`      fallback to encrypted sleeve after ${fallback.toFixed(1)} s: ${c.Attrs?.reason ?? ''}`);
+      expect(fallback, 'seconds to fall back').to.be.at.most(5);
+      await lab.pings(h1, h2, 3);
+    } finally {
+      nft('delete table inet wv_block\n');
+      unblocked = Date.now();
+    }
+    await lab.onPath(h1, 'fastdp', 60_000);
+    await lab.onPath(h2, 'fastdp', 60_000);
+    const back = (Math.max(lab.movedAt(h1, 'fastdp', unblocked)!, lab.movedAt(h2, 'fastdp', unblocked) ?? unblocked) - unblocked) / 1000;
+    console.log(`      back on encrypted fastdp after ${back.toFixed(1)} s`);
+    expect(back, 'seconds to return').to.be.at.most(15);
+    await lab.pings(h1, h2, 3);
+  });
+}

@@ -5,19 +5,18 @@
 // underlay carries ESP only (pings and iperf3 both ways, read back with tshark), blocking ESP
 // sends the connection to encrypted sleeve and unblocking brings it back, and a peer with the
 // wrong password never gets an SA.
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { waitFor } from '../harness/wait.ts';
 import { ip } from './guest-lab.ts';
-import { encryptedTrafficTests, established, ipsecLab, ourSas } from './ipsec-lab.ts';
+import { encryptedTrafficTests, espBlockTest, established, ipsecLab, ourSas } from './ipsec-lab.ts';
 import type { Host } from './ipsec-lab.ts';
 
 describe('encrypted fastdp (IPsec ESP) between two daemons in the guest', function () {
   this.timeout(600_000);
   const lab = ipsecLab('ipsec', 'odp');
-  const { h1, h2, hosts, work, onPath, pings, movedAt, startDaemon, stopDaemon } = lab;
+  const { h1, h2, hosts, work, onPath, startDaemon, stopDaemon } = lab;
 
   it('the connection comes up as encrypted fastdp, with one SA each way and the marked policy', async function () {
     for (const h of hosts) {
@@ -40,31 +39,7 @@ describe('encrypted fastdp (IPsec ESP) between two daemons in the guest', functi
 
   encryptedTrafficTests(lab);
 
-  it('blocking ESP sends it to encrypted sleeve within 5 s (pings pass); unblocking brings encrypted fastdp back within 15 s', async function () {
-    const nft = (script: string): string => execFileSync('ip', ['netns', 'exec', h2.ns, 'nft', '-f', '-'], { input: script, encoding: 'utf8' });
-    nft('table inet wv_block {\n chain in { type filter hook input priority 0; ip protocol esp drop; }\n}\n');
-    const blocked = Date.now();
-    let unblocked = 0;
-    try {
-      const c = await onPath(h1, 'sleeve', 60_000);
-      expect(c.Info).to.match(/^encrypted\s+sleeve /);
-      expect(c.Attrs?.reason).to.match(/^ESP \(IP protocol 50\) or UDP 6784 unreachable/);
-      // the daemon's own log says when it switched (polling the status under emulation lags)
-      const fallback = (movedAt(h1, 'sleeve', blocked)! - blocked) / 1000;
-      console.log(`      fallback to encrypted sleeve after ${fallback.toFixed(1)} s: ${c.Attrs?.reason ?? ''}`);
-      expect(fallback, 'seconds to fall back').to.be.at.most(5);
-      await pings(h1, h2, 3);
-    } finally {
-      nft('delete table inet wv_block\n');
-      unblocked = Date.now();
-    }
-    await onPath(h1, 'fastdp', 60_000);
-    await onPath(h2, 'fastdp', 60_000);
-    const back = (Math.max(movedAt(h1, 'fastdp', unblocked)!, movedAt(h2, 'fastdp', unblocked) ?? unblocked) - unblocked) / 1000;
-    console.log(`      back on encrypted fastdp after ${back.toFixed(1)} s`);
-    expect(back, 'seconds to return').to.be.at.most(15);
-    await pings(h1, h2, 3);
-  });
+  espBlockTest(lab);
 
   it('a peer with the wrong password never gets an SA; the old connection\'s SAs are gone', async function () {
     await stopDaemon(h2);

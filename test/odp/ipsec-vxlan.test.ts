@@ -3,10 +3,11 @@
 // Debian kernel has ESP. The IPsec side (XFRM SAs and policy, nf_tables mark and guards) is the
 // same for both backends because both send VXLAN through the host's IP stack on UDP 6784; this
 // suite proves that holds for the vxlan device: the connection comes up as encrypted fastdp,
-// containers ping and move iperf3 traffic both ways, and the underlay carries ESP only.
+// containers ping and move iperf3 traffic both ways, the underlay carries ESP only, and blocking
+// ESP sends the connection to encrypted sleeve and back.
 import { expect } from 'chai';
 import { ip } from './guest-lab.ts';
-import { encryptedTrafficTests, ipsecLab, ourSas, status } from './ipsec-lab.ts';
+import { encryptedTrafficTests, espBlockTest, ipsecLab, ourSas, status } from './ipsec-lab.ts';
 
 describe('encrypted fastdp (IPsec ESP) on the vxlan-device backend between two daemons in the guest', function () {
   this.timeout(600_000);
@@ -26,4 +27,6 @@ describe('encrypted fastdp (IPsec ESP) on the vxlan-device backend between two d
   });
 
   encryptedTrafficTests(lab);
+
+  espBlockTest(lab);
 });
