@@ -37,6 +37,7 @@ import { PluginError } from './plugin-error.ts';
 import { noArgs, withBody, type RouteTable } from './route.ts';
 import type { RequestContext } from './deadline.ts';
 import { isHostVethName, vethNamesFor } from './veth-names.ts';
+import { endpointMacFor } from './endpoint-mac.ts';
 
 const GENERIC_OPTIONS = 'com.docker.network.generic';
 const NEVER_EXPIRES: RequestContext = { expired: () => false };
@@ -198,8 +199,9 @@ export class NetworkDriver {
       // already kept inside the network.
       await this.isolate({ networkId: req.NetworkID, hostVeth: names.host });
 
-      // A re-created veth keeps the MAC Docker was already given for this endpoint.
-      const guestMac = requestedMac ?? existing?.mac;
+      // A re-created veth keeps the MAC Docker was already given for this endpoint; a new one
+      // gets the MAC of its address, so a restarted container keeps its MAC too.
+      const guestMac = requestedMac ?? existing?.mac ?? endpointMacFor(address);
       const veth = await this.datapath.createVeth({
         hostName: names.host,
         guestName: names.guest,

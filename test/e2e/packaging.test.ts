@@ -181,7 +181,21 @@ describe('packaging: the managed plugin weave:latest in real dockerds (root)', f
     // re-resolves after its delay-probe cycle (about 5 s + 3 probes), while host1's daemon
     // reconnects at the same time: a bounded wait, printed, is what a user sees
     const t0 = Date.now();
-    await waitFor(async () => (await pingFrom(h2, 'd1', c1, 1)) || undefined, { timeoutMs: 20_000, intervalMs: 500, what: 'host2 (d1) to reach the restarted c1 again' });
+    try {
+      await waitFor(async () => (await pingFrom(h2, 'd1', c1, 1)) || undefined, { timeoutMs: 20_000, intervalMs: 500, what: 'host2 (d1) to reach the restarted c1 again' });
+    } catch (e) {
+      const show = async (h: typeof h1, label: string, cmd: string[]): Promise<void> => {
+        const r = await h.exec(cmd[0]!, cmd.slice(1), { allowFail: true });
+        console.log(`--- ${label}: ${cmd.join(' ')}\n${r.stdout}${r.stderr}`);
+      };
+      await show(h1, 'host1', ['docker', 'exec', 'c1', 'ip', 'addr']);
+      await show(h1, 'host1', ['docker', 'exec', 'c1', 'ip', 'neigh']);
+      await show(h2, 'host2', ['docker', 'exec', 'd1', 'ip', 'neigh']);
+      await show(h1, 'host1', ['bridge', 'fdb', 'show', 'br', 'weave']);
+      await show(h1, 'host1', ['ip', '-br', 'link']);
+      await show(h1, 'host1', ['nft', 'list', 'table', 'bridge', 'weave']);
+      throw e;
+    }
     console.log(`      d1 (host2) reaches the restarted c1 after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   });
 
