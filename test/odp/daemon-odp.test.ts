@@ -151,7 +151,7 @@ describe('the daemon in the guest picks the ODP fast path and speaks Weave fastd
   it('containers ping each other in the kernel: tunnel ids are (dst << 12) | src of the mesh short ids', async function () {
     const [h1, h2] = hosts as [Host, Host];
     const pcap = join(work, 'underlay.pcap');
-    const capture = spawn('ip', ['netns', 'exec', h2.ns, 'tcpdump', '-U', '-n', '-i', 'wv-u2', '-w', pcap, 'udp', 'port', '6784'], { stdio: 'ignore' });
+    const capture = spawn('ip', ['netns', 'exec', h2.ns, 'tcpdump', '-U', '--immediate-mode', '-n', '-i', 'wv-u2', '-w', pcap, 'udp', 'port', '6784'], { stdio: 'ignore' });
     try {
       await waitFor(async () => existsSync(pcap) || undefined, { timeoutMs: 60_000, intervalMs: 200, what: 'tcpdump to start' });
       await new Promise((r) => setTimeout(r, 1500));

@@ -235,7 +235,7 @@ export function ipsecLab(tag: string, backend: 'odp' | 'vxlan'): IpsecLab {
     const pcap = join(work, `${name}.pcap`);
     // headers are enough to classify a frame (and to see inner headers of VXLAN in clear);
     // a short snap length keeps an iperf3 run's capture small
-    const tcpdump = spawn('ip', ['netns', 'exec', h2.ns, 'tcpdump', '-U', '-n', '-s', '200', '-i', 'wv-u2', '-w', pcap, 'not', 'tcp', 'port', '6783'], { stdio: 'ignore' });
+    const tcpdump = spawn('ip', ['netns', 'exec', h2.ns, 'tcpdump', '-U', '--immediate-mode', '-n', '-s', '200', '-i', 'wv-u2', '-w', pcap, 'not', 'tcp', 'port', '6783'], { stdio: 'ignore' });
     try {
       await waitFor(async () => existsSync(pcap) || undefined, { timeoutMs: 60_000, intervalMs: 200, what: 'tcpdump to start' });
       await new Promise((r) => setTimeout(r, 1500));

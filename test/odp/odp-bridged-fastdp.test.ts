@@ -99,7 +99,7 @@ describe('ODP backend in the guest: bridged_fastdp over VXLAN', function () {
 
   it('containers ping each other through both kernel datapaths, with VNI (dst<<12)|src on the wire', async function () {
     const [h1, h2] = hosts as [Host, Host];
-    capture = spawn('ip', ['netns', 'exec', h2.ns, 'tcpdump', '-U', '-n', '-i', 'wv-u2', '-w', pcap, 'udp', 'port', '6784'], { stdio: 'ignore' });
+    capture = spawn('ip', ['netns', 'exec', h2.ns, 'tcpdump', '-U', '--immediate-mode', '-n', '-i', 'wv-u2', '-w', pcap, 'udp', 'port', '6784'], { stdio: 'ignore' });
     const deadline = Date.now() + 30_000;
     while (!existsSync(pcap) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     await new Promise((r) => setTimeout(r, 1500));
